@@ -603,7 +603,7 @@ class Stack:
         if component == "nginx":
             conf = self._render_nginx()
             return ["nginx", "-p", str(conf.parent), "-c", str(conf),
-                    "-e", str(conf.parent / "error.log")], ROOT
+                    "-e", "stderr"], ROOT
         raise StackError(f"unknown component {component!r}")
 
     def _launch(self, component: str, index: int | None = None) -> None:
@@ -632,7 +632,8 @@ class Stack:
             if self._ready(component):
                 return
             time.sleep(0.2)
-        raise StackError(f"{component} not ready after {READY_SECONDS[component]} s, "
+        raise StackError(f"{component} not ready after {READY_SECONDS[component]} s "
+                         f"({self._ready_detail(component)}), "
                          f"{self.logs[component]}:\n{tail(Path(self.logs[component]))}")
 
     def _ready(self, component: str) -> bool:
@@ -662,6 +663,13 @@ class Stack:
             return consumers >= len(self.pids("worker"))
         return False
 
+    def _ready_detail(self, component: str) -> str:
+        port = self.ports.get(component)
+        if component == "worker":
+            return f"waiting for {len(self.pids('worker'))} consumer(s) on {self.env['REQUEST_QUEUE']}"
+        path = "/api/health" if component == "backend" else "/"
+        return f"GET http://127.0.0.1:{port}{path} answered {http_status(port, path)}"
+
     def _render_nginx(self) -> Path:
         """The shared template inside a small main config whose files all live in .stack/NAME/."""
         home = self.dir / "nginx"
@@ -679,7 +687,7 @@ class Stack:
 daemon off;
 worker_processes 1;
 pid {home / 'nginx.pid'};
-error_log {home / 'error.log'} warn;
+error_log stderr warn;
 events {{
     worker_connections 1024;
 }}
