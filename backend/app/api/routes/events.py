@@ -1,0 +1,75 @@
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from app.api.deps import ContainerDep, CurrentUser
+from app.db.models import FINAL_STATUSES, Message
+from app.services.chats import get_owned
+from app.services.errors import Invalid, Unavailable
+from app.services.events import Event, is_entry_id
+
+router = APIRouter(tags=["events"])
+
+FOLLOW_BLOCK_MS = 10_000
+
+
+@dataclass
+class StreamStart:
+    chat_id: UUID
+    cursor: str
+    backlog: list[Event]
+
+
+async def start_stream(
+    chat_id: UUID,
+    user: CurrentUser,
+    c: ContainerDep,
+    last_event_id: Annotated[
+        str | None, Header(description="a stream entry id to resume after")
+    ] = None,
+) -> StreamStart:
+    """Everything that can fail with a 4xx/503 happens here, before the stream opens."""
+    if last_event_id is not None and not is_entry_id(last_event_id.strip()):
+        raise Invalid("Last-Event-ID: not an event id of this stream")
+    async with c.sessionmaker() as db:
+        await get_owned(db, user.id, chat_id)
+        query = select(Message.id).where(
+            Message.chat_id == chat_id,
+            Message.role == "assistant",
+            Message.status.not_in(FINAL_STATUSES),
+        )
+        open_ids = {str(message_id) for message_id in (await db.execute(query)).scalars()}
+    try:
+        if last_event_id:
+            return StreamStart(chat_id, last_event_id.strip(), [])
+        cursor = await c.events.last_id(chat_id)
+        backlog = await c.events.current_attempts(chat_id, cursor, open_ids)
+    except RedisError:
+        raise Unavailable("live events are unavailable right now (Redis); retry shortly") from None
+    return StreamStart(chat_id, cursor, backlog)
+
+
+def _frame(event: Event) -> ServerSentEvent:
+    return ServerSentEvent(id=event.id, event=event.event or None, raw_data=event.data)
+
+
+@router.get("/chats/{chat_id}/events", response_class=EventSourceResponse)
+async def chat_events(
+    start: Annotated[StreamStart, Depends(start_stream)], c: ContainerDep
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events of one chat: `message.delta`, `message.status`, `message.completed`,
+    `message.reset`. Resume with the `Last-Event-ID` header."""
+    for event in start.backlog:
+        yield _frame(event)
+    try:
+        async for event in c.events.follow(start.chat_id, start.cursor, FOLLOW_BLOCK_MS):
+            yield _frame(event)
+    except RedisError:
+        # Ending the stream makes the browser reconnect with Last-Event-ID once Redis is back.
+        return

@@ -1,0 +1,41 @@
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from app.api.deps import ContainerDep, CurrentUser, SessionDep
+from app.api.schemas import MessageIn, MessageOut, SendOut
+from app.services import messages
+
+router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=SendOut)
+async def send_message(
+    chat_id: UUID, body: MessageIn, user: CurrentUser, db: SessionDep, c: ContainerDep
+):
+    question, reply = await messages.send(db, c, user.id, chat_id, body.content)
+    return SendOut(
+        user_message=MessageOut.model_validate(question),
+        assistant_message=MessageOut.model_validate(reply),
+    )
+
+
+@router.get("", response_model=list[MessageOut])
+async def list_messages(chat_id: UUID, user: CurrentUser, db: SessionDep):
+    return await messages.list_for_chat(db, user.id, chat_id)
+
+
+@router.post(
+    "/{message_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=MessageOut
+)
+async def cancel_message(
+    chat_id: UUID, message_id: UUID, user: CurrentUser, db: SessionDep, c: ContainerDep
+):
+    return await messages.cancel(db, c, user.id, chat_id, message_id)
+
+
+@router.post("/{message_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=MessageOut)
+async def retry_message(
+    chat_id: UUID, message_id: UUID, user: CurrentUser, db: SessionDep, c: ContainerDep
+):
+    return await messages.retry(db, c, user.id, chat_id, message_id)

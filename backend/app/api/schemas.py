@@ -1,0 +1,133 @@
+"""Request and response bodies of the REST API (DESIGN.md, "REST API")."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_TITLE_CHARS = 200
+MAX_SYSTEM_PROMPT_CHARS = 20000
+
+
+class Strict(BaseModel):
+    # Reject unknown fields and strings where numbers belong: a typo gets a 422, not silence.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    local, _, domain = value.partition("@")
+    if not local or not domain or "@" in domain or any(c.isspace() for c in value):
+        raise ValueError("not a valid email address")
+    return value
+
+
+# A light check on purpose: the address is a login name here, nothing is mailed to it.
+Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+
+
+class Credentials(Strict):
+    email: Email
+    password: str = Field(min_length=8, max_length=256)
+
+
+class LoginIn(Strict):
+    email: Email
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    email: str
+    is_admin: bool
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    user: UserOut
+
+
+class ChatIn(Strict):
+    title: str | None = Field(None, max_length=MAX_TITLE_CHARS)
+    model: str | None = None
+    system_prompt: str | None = Field(None, max_length=MAX_SYSTEM_PROMPT_CHARS)
+
+
+class ChatPatch(ChatIn):
+    pass
+
+
+class ChatOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    title: str
+    model: str
+    system_prompt: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChatPage(BaseModel):
+    items: list[ChatOut]
+    next: str | None
+
+
+class MessageIn(Strict):
+    content: str
+    role: Literal["user"] = "user"
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    chat_id: UUID
+    role: Literal["user", "assistant"]
+    content: str
+    status: str
+    error: str | None
+    attempt: int
+    next_attempt_at: datetime | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class SendOut(BaseModel):
+    user_message: MessageOut
+    assistant_message: MessageOut
+
+
+class KeyOut(BaseModel):
+    id: str
+    label: str
+    state: Literal["active", "cooling", "disabled"]
+    used_last_minute: int
+    cooldown_until: datetime | None
+    failures: int
+    requests_total: int
+    last_error: str | None
+
+
+class ModelsOut(BaseModel):
+    default: str
+    models: list[str]
+
+
+class ConfigOut(BaseModel):
+    allow_registration: bool
+    max_message_chars: int
+
+
+class HealthOut(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    timestamp: datetime
+    checks: dict[str, str]

@@ -1,0 +1,140 @@
+"""Settings from the environment (names as in DESIGN.md and docs/CONTRACTS.md)."""
+
+import sys
+from functools import lru_cache
+from typing import Annotated
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _with_credentials(url: str, user: str | None, password: str | None) -> str:
+    """Put DB_USER/DB_PASSWORD (or RABBITMQ_USER/...) into a URL given without them."""
+    if not user and not password:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    name = quote(user or parts.username or "", safe="")
+    secret = password if password is not None else parts.password
+    auth = f"{name}:{quote(secret, safe='')}" if secret else name
+    return urlunsplit((parts.scheme, f"{auth}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    DATABASE_URL: str
+    DB_USER: str | None = None
+    DB_PASSWORD: str | None = None
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    REDIS_KEY_PREFIX: str = "chat:"
+    RABBITMQ_URL: str = "amqp://guest:guest@127.0.0.1:5672/"
+    RABBITMQ_USER: str | None = None
+    RABBITMQ_PASSWORD: str | None = None
+    REQUEST_QUEUE: str = Field("gemini.requests", min_length=1)
+    RESPONSE_QUEUE: str = Field("gemini.responses", min_length=1)
+
+    GEMINI_MODEL: str = "gemini-2.5-flash"
+    GEMINI_MODELS: Annotated[list[str], NoDecode] = [
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash-lite",
+    ]
+
+    ALLOW_REGISTRATION: bool = True
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    MAX_MESSAGE_CHARS: int = Field(20000, ge=1)
+    USER_MESSAGES_PER_MINUTE: int = Field(20, ge=0)  # 0: no limit
+    HISTORY_MAX_CHARS: int = Field(60000, ge=1)
+    SESSION_TTL_HOURS: float = Field(720, gt=0)
+    COOKIE_SECURE: bool = False
+    LOG_LEVEL: str = "INFO"
+
+    # Not in the shared tables: tuning knobs with safe defaults.
+    OUTBOX_RELAY_INTERVAL_SECONDS: float = Field(1.0, gt=0)
+    PUBLISH_TIMEOUT_SECONDS: float = Field(3.0, gt=0)
+    HEALTH_TIMEOUT_SECONDS: float = Field(1.0, gt=0)
+
+    @field_validator("GEMINI_MODELS", "CORS_ORIGINS", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if "://" not in value or not scheme.startswith("postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("RABBITMQ_URL")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// URL")
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    @model_validator(mode="after")
+    def _default_model_is_offered(self) -> "Settings":
+        if not self.GEMINI_MODELS:
+            raise ValueError("GEMINI_MODELS: must name at least one model")
+        if self.GEMINI_MODEL not in self.GEMINI_MODELS:
+            raise ValueError("GEMINI_MODEL: must be one of GEMINI_MODELS")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL for the async psycopg 3 driver."""
+        url = _with_credentials(self.DATABASE_URL, self.DB_USER, self.DB_PASSWORD)
+        scheme, rest = url.split("://", 1)
+        return f"postgresql+psycopg://{rest}" if "+" not in scheme else url
+
+    @property
+    def rabbitmq_url(self) -> str:
+        return _with_credentials(self.RABBITMQ_URL, self.RABBITMQ_USER, self.RABBITMQ_PASSWORD)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:
+        return f"setting {message}"
+    name = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "missing":
+        return f"setting {name} is required but not set"
+    # Never echo the value: it may be a password or URL with credentials.
+    return f"setting {name} is invalid: {message}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        print(f"configuration error: {_describe(error)}", file=sys.stderr)
+        raise SystemExit(2) from None

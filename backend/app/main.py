@@ -1,0 +1,149 @@
+"""The FastAPI application: `uvicorn app.main:app`, started from backend/."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.api.routes import admin, auth, chats, events, messages, meta
+from app.core.config import Settings, get_settings
+from app.core.container import Container
+from app.core.redis_keys import RedisKeys
+from app.db.session import make_engine, make_sessionmaker
+from app.services.broker import Broker
+from app.services.errors import RateLimited, ServiceError, Unauthorized
+from app.services.events import EventLog
+from app.services.outbox import relay_forever
+from app.services.responses import ResponseConsumer
+
+log = logging.getLogger("app")
+
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+def _container(settings: Settings) -> Container:
+    engine = make_engine(settings)
+    redis = Redis.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )
+    blocking = Redis.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=events.FOLLOW_BLOCK_MS / 1000 + 5,
+        health_check_interval=30,
+    )
+    keys = RedisKeys(settings.REDIS_KEY_PREFIX)
+    return Container(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        redis=redis,
+        keys=keys,
+        events=EventLog(redis, blocking, keys),
+        broker=Broker(settings),
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    c = _container(app.state.settings)
+    app.state.container = c
+    tasks = [
+        asyncio.create_task(c.broker.run(ResponseConsumer(c)), name="broker"),
+        asyncio.create_task(relay_forever(c), name="outbox-relay"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await c.broker.close()
+        await c.events.close()
+        await c.engine.dispose()
+
+
+async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=headers)
+
+
+async def _database_down(_: Request, error: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", error.__class__.__name__)
+    return JSONResponse(
+        {"detail": "the database is unavailable right now; try again shortly"}, status_code=503
+    )
+
+
+async def _database_error(request: Request, error: DBAPIError) -> JSONResponse:
+    if error.connection_invalidated:
+        return await _database_down(request, error)
+    return await _internal(request, error)
+
+
+async def _redis_down(_: Request, error: RedisError) -> JSONResponse:
+    log.warning("Redis unavailable: %s", error.__class__.__name__)
+    return JSONResponse(
+        {"detail": "Redis is unavailable right now; try again shortly"}, status_code=503
+    )
+
+
+async def _internal(_: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=error)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = FastAPI(
+        title="Chat backend",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    for router in (meta.router, auth.router, chats.router, messages.router, events.router):
+        app.include_router(router, prefix="/api")
+    app.include_router(admin.router, prefix="/api")
+    app.add_exception_handler(ServiceError, _service_error)
+    for down in (OperationalError, InterfaceError, PoolTimeoutError, OSError):
+        app.add_exception_handler(down, _database_down)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(RedisError, _redis_down)
+    app.add_exception_handler(Exception, _internal)
+    return app
+
+
+app = create_app()

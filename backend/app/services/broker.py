@@ -1,0 +1,129 @@
+"""RabbitMQ: publishing requests with confirms, consuming responses (aio-pika robust connection).
+
+The first connection is retried in the background so the API starts while RabbitMQ is down;
+after that aio-pika's robust connection reconnects and restores the consumer by itself."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+
+from app.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+ResponseHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+CONSUMER_PREFETCH = 32
+
+
+class BrokerUnavailable(Exception):
+    pass
+
+
+class Broker:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._on_response: ResponseHandler | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractRobustChannel | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def run(self, on_response: ResponseHandler | None) -> None:
+        """Connect, retrying until RabbitMQ answers; then the robust connection takes over.
+        `on_response` consumes RESPONSE_QUEUE (None: publish only)."""
+        self._on_response = on_response
+        delay = 0.5
+        while True:
+            try:
+                await self._connect()
+                log.info("connected to RabbitMQ")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("RabbitMQ not reachable (%s); retrying in %.1fs", error, delay)
+                await self._discard()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _connect(self) -> None:
+        connection = await aio_pika.connect_robust(
+            self._settings.rabbitmq_url,
+            timeout=5,
+            client_properties={"connection_name": "chat-backend"},
+        )
+        self._connection = connection
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.declare_queue(self._settings.REQUEST_QUEUE, durable=True)
+        await channel.declare_queue(self.dead_letter_queue, durable=True)
+        self._publish_channel = channel
+        if self._on_response is not None:
+            consume_channel = await connection.channel()
+            await consume_channel.set_qos(prefetch_count=CONSUMER_PREFETCH)
+            queue = await consume_channel.declare_queue(self._settings.RESPONSE_QUEUE, durable=True)
+            await queue.consume(self._on_response)
+
+    async def _discard(self) -> None:
+        connection, self._connection, self._publish_channel = self._connection, None, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:  # already broken: nothing left to close cleanly
+                log.debug("closing a failed RabbitMQ connection", exc_info=True)
+
+    async def close(self) -> None:
+        await self._discard()
+
+    async def publish(self, queue: str, body: bytes, message_id: str) -> None:
+        """Publish persistently and wait for the broker's confirm; BrokerUnavailable otherwise."""
+        channel = self._publish_channel
+        if channel is None or channel.is_closed or not self.connected:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        message = aio_pika.Message(
+            body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            content_type="application/json",
+            message_id=message_id,
+        )
+        try:
+            await channel.default_exchange.publish(
+                message, routing_key=queue, timeout=self._settings.PUBLISH_TIMEOUT_SECONDS
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise BrokerUnavailable(f"publish failed: {error!r}") from error
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self._settings.RESPONSE_QUEUE}.dead"
+
+    async def dead_letter(self, body: bytes, reason: str, message_id: str | None) -> None:
+        """Park a response we cannot read, with the reason, instead of retrying it forever."""
+        channel = self._publish_channel
+        if channel is None or channel.is_closed:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        message = aio_pika.Message(
+            body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            content_type="application/json",
+            message_id=message_id,
+            headers={"x-reason": reason[:1000]},
+        )
+        await channel.default_exchange.publish(
+            message,
+            routing_key=self.dead_letter_queue,
+            timeout=self._settings.PUBLISH_TIMEOUT_SECONDS,
+        )
+
+    async def ping(self) -> None:
+        """A round trip to the broker (passive declare of the request queue)."""
+        channel = self._publish_channel
+        if channel is None or channel.is_closed or not self.connected:
+            raise BrokerUnavailable("not connected")
+        await channel.declare_queue(self._settings.REQUEST_QUEUE, passive=True)

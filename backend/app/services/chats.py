@@ -1,0 +1,115 @@
+"""Chats of one user. Another user's chat is reported as not found, never as forbidden."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.container import Container
+from app.db.models import Chat
+from app.services.errors import Invalid, NotFound
+
+DEFAULT_TITLE = "New chat"
+
+
+def _check_model(c: Container, model: str) -> str:
+    if model not in c.settings.GEMINI_MODELS:
+        raise Invalid(
+            f"unknown model {model!r}; choose one of: {', '.join(c.settings.GEMINI_MODELS)}"
+        )
+    return model
+
+
+async def create(
+    db: AsyncSession,
+    c: Container,
+    user_id: UUID,
+    title: str | None,
+    model: str | None,
+    system_prompt: str | None,
+) -> Chat:
+    chat = Chat(
+        user_id=user_id,
+        title=(title or "").strip() or DEFAULT_TITLE,
+        model=_check_model(c, model or c.settings.GEMINI_MODEL),
+        system_prompt=system_prompt or None,
+    )
+    db.add(chat)
+    await db.commit()
+    await db.refresh(chat)
+    return chat
+
+
+async def get_owned(db: AsyncSession, user_id: UUID, chat_id: UUID, *, lock: bool = False) -> Chat:
+    query = select(Chat).where(Chat.id == chat_id, Chat.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    chat = (await db.execute(query)).scalar_one_or_none()
+    if chat is None:
+        raise NotFound("chat not found")
+    return chat
+
+
+def _encode_cursor(chat: Chat) -> str:
+    raw = json.dumps([chat.updated_at.isoformat(), str(chat.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, chat_id = json.loads(raw)
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return moment, UUID(chat_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("before: not a cursor this API returned") from None
+
+
+async def list_page(
+    db: AsyncSession, user_id: UUID, limit: int, before: str | None
+) -> tuple[list[Chat], str | None]:
+    query = (
+        select(Chat)
+        .where(Chat.user_id == user_id)
+        .order_by(Chat.updated_at.desc(), Chat.id.desc())
+        .limit(limit + 1)
+    )
+    if before:
+        moment, chat_id = _decode_cursor(before)
+        query = query.where(tuple_(Chat.updated_at, Chat.id) < tuple_(moment, chat_id))
+    chats = list((await db.execute(query)).scalars())
+    if len(chats) <= limit:
+        return chats, None
+    chats = chats[:limit]
+    return chats, _encode_cursor(chats[-1])
+
+
+async def update(
+    db: AsyncSession, c: Container, user_id: UUID, chat_id: UUID, changes: dict
+) -> Chat:
+    chat = await get_owned(db, user_id, chat_id, lock=True)
+    if "title" in changes:
+        chat.title = (changes["title"] or "").strip() or DEFAULT_TITLE
+    if "model" in changes:
+        chat.model = _check_model(c, changes["model"] or c.settings.GEMINI_MODEL)
+    if "system_prompt" in changes:
+        chat.system_prompt = changes["system_prompt"] or None
+    if changes:
+        chat.updated_at = func.now()
+    await db.commit()
+    await db.refresh(chat)
+    return chat
+
+
+async def remove(db: AsyncSession, c: Container, user_id: UUID, chat_id: UUID) -> None:
+    result = await db.execute(delete(Chat).where(Chat.id == chat_id, Chat.user_id == user_id))
+    if result.rowcount == 0:
+        raise NotFound("chat not found")
+    await db.commit()
+    await c.events.delete(chat_id)

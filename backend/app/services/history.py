@@ -1,0 +1,26 @@
+"""The conversation a request carries: the chat's turns, oldest dropped first past a budget."""
+
+from collections.abc import Sequence
+
+from app.core.queue_messages import Turn
+from app.db.models import Message
+
+
+def build_contents(messages: Sequence[Message], budget_chars: int) -> list[Turn]:
+    """Turns for `messages` (oldest first). Replies that did not complete carry no answer worth
+    sending. The newest turn is always kept, whatever its size."""
+    turns = [
+        Turn(role="user" if m.role == "user" else "model", text=m.content)
+        for m in messages
+        if m.role == "user" or (m.status == "completed" and m.content)
+    ]
+    total = sum(len(turn.text) for turn in turns)
+    start = 0
+    while total > budget_chars and start < len(turns) - 1:
+        total -= len(turns[start].text)
+        start += 1
+    turns = turns[start:]
+    # Gemini expects a conversation to open with a user turn.
+    while len(turns) > 1 and turns[0].role == "model":
+        turns.pop(0)
+    return turns

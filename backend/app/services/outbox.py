@@ -1,0 +1,71 @@
+"""The request outbox: rows written with the message, published after commit, relayed if not.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED so several backend processes never publish the
+same row at the same time; a rare second publish (confirm received, commit lost) is harmless
+because the worker and the response side are idempotent by request_id."""
+
+import asyncio
+import json
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from app.core.container import Container
+from app.db.models import FINAL_STATUSES, Message, OutboxRequest
+from app.services.broker import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+RELAY_BATCH = 100
+
+
+async def publish_pending(c: Container, ids: list[int] | None = None) -> int:
+    """Publish unpublished rows (all, or those in `ids`); returns how many were published."""
+    if not c.broker.connected:
+        return 0
+    async with c.sessionmaker() as db:
+        query = (
+            select(OutboxRequest, Message.status, Message.request_id)
+            .join(Message, Message.id == OutboxRequest.message_id)
+            .where(OutboxRequest.published_at.is_(None))
+            .order_by(OutboxRequest.id)
+            .limit(RELAY_BATCH)
+            .with_for_update(of=OutboxRequest, skip_locked=True)
+        )
+        if ids is not None:
+            query = query.where(OutboxRequest.id.in_(ids))
+        rows = (await db.execute(query)).all()
+        published = 0
+        for row, status, current_request in rows:
+            if status in FINAL_STATUSES or current_request != row.request_id:
+                # Cancelled or superseded before it went out: nobody waits for this answer.
+                row.published_at = func.now()
+                continue
+            try:
+                body = json.dumps(row.payload, separators=(",", ":")).encode()
+                await c.broker.publish(c.settings.REQUEST_QUEUE, body, str(row.request_id))
+            except BrokerUnavailable as error:
+                row.publish_attempts += 1
+                log.warning("outbox row %s not published yet: %s", row.id, error)
+                break
+            row.published_at = func.now()
+            published += 1
+        await db.commit()
+        return published
+
+
+async def relay_forever(c: Container) -> None:
+    """Republish what the request path could not (RabbitMQ down, process killed after commit)."""
+    while True:
+        try:
+            published = await publish_pending(c)
+            if published:
+                log.info("outbox relay published %d request(s)", published)
+            if published == RELAY_BATCH:
+                continue
+        except asyncio.CancelledError:
+            raise
+        except (DBAPIError, SQLAlchemyError, OSError) as error:
+            log.warning("outbox relay: database unavailable (%s)", error.__class__.__name__)
+        await asyncio.sleep(c.settings.OUTBOX_RELAY_INTERVAL_SECONDS)

@@ -1,0 +1,127 @@
+"""Applying the worker's responses to PostgreSQL, idempotently by request_id.
+
+A response whose request_id no reply carries any more (regenerated, chat deleted), or that
+arrives after the reply reached a final status, or an older `retrying` than the one stored,
+changes nothing. The message is acked only after the commit: while PostgreSQL is down it
+stays unacknowledged and is retried."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from app.core.container import Container
+from app.core.queue_messages import GeminiResponse
+from app.db.models import FINAL_STATUSES, Message
+from app.services.messages import completed_event, status_event
+
+log = logging.getLogger(__name__)
+
+DB_RETRY_MAX_SECONDS = 5.0
+
+
+def _error_text(response: GeminiResponse) -> str | None:
+    if response.error is not None:
+        return response.error.message
+    if response.status == "failed":
+        return "the reply could not be generated"
+    return None
+
+
+async def apply(c: Container, response: GeminiResponse) -> list[tuple[str, dict[str, Any]]]:
+    """Store the response; returns the events to append once committed (empty: no change)."""
+    async with c.sessionmaker() as db:
+        query = select(Message).where(Message.request_id == response.request_id).with_for_update()
+        message = (await db.execute(query)).scalar_one_or_none()
+        if message is None or message.status in FINAL_STATUSES:
+            return []
+        if response.status == "retrying":
+            stale = response.attempt < message.attempt or (
+                response.attempt == message.attempt and message.status == "retrying"
+            )
+            if stale:
+                return []
+            message.status = "retrying"
+            message.attempt = response.attempt
+            message.next_attempt_at = response.next_attempt_at
+            message.error = _error_text(response)
+        else:
+            message.status = response.status
+            message.attempt = max(message.attempt, response.attempt)
+            message.next_attempt_at = None
+            message.completed_at = func.now()
+            if response.content is not None:
+                message.content = response.content
+            message.error = None if response.status == "completed" else _error_text(response)
+            if response.usage is not None:
+                message.prompt_tokens = response.usage.prompt_tokens
+                message.completion_tokens = response.usage.completion_tokens
+            message.finish_reason = response.finish_reason
+            message.key_id = response.key_id
+            message.latency_ms = response.latency_ms
+        await db.commit()
+        await db.refresh(message)
+    if message.status == "completed":
+        return [completed_event(message)]
+    return [status_event(message)]
+
+
+class ResponseConsumer:
+    def __init__(self, c: Container) -> None:
+        self._c = c
+
+    async def __call__(self, incoming: AbstractIncomingMessage) -> None:
+        try:
+            response = GeminiResponse.model_validate_json(incoming.body)
+        except ValidationError as error:
+            reason = (
+                f"unreadable response: {error.errors()[0]['msg']} at {error.errors()[0]['loc']}"
+            )
+            log.error("%s (message_id=%s); dead-lettered", reason, incoming.message_id)
+            await self._c.broker.dead_letter(incoming.body, reason, incoming.message_id)
+            await incoming.ack()
+            return
+        delay = 0.25
+        while True:
+            try:
+                events = await apply(self._c, response)
+                break
+            except (DBAPIError, SQLAlchemyError, OSError) as error:
+                if _channel_closed(incoming):
+                    return  # the broker redelivers it to whoever consumes next
+                log.warning(
+                    "response %s not applied yet, database unavailable (%s); retrying",
+                    response.request_id,
+                    error.__class__.__name__,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DB_RETRY_MAX_SECONDS)
+            except Exception:
+                log.exception("response %s could not be applied", response.request_id)
+                await asyncio.sleep(1)
+                await _settle(incoming.nack(requeue=True))
+                return
+        if events:
+            await self._c.events.append(response.chat_id, events)
+        await _settle(incoming.ack())
+
+
+def _channel_closed(incoming: AbstractIncomingMessage) -> bool:
+    try:
+        return incoming.channel.is_closed
+    except ChannelInvalidStateError:
+        return True
+
+
+async def _settle(outcome: Awaitable[None]) -> None:
+    """Ack/nack; if the channel died meanwhile the broker redelivers, which is harmless."""
+    try:
+        await outcome
+    except (ChannelInvalidStateError, AMQPError) as error:
+        log.warning("could not settle a response message: %r", error)
