@@ -1,0 +1,1 @@
+"""Whole-stack test harness shared by the fault suite (tests/system) and the benchmarks (bench/)."""
