@@ -1,0 +1,90 @@
+"""Sorting what went wrong with a Gemini call into what the key pool and retry logic do next."""
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+import httpx
+import pydantic
+from google.genai import errors
+
+
+class Blame(Enum):
+    QUOTA = "quota"  # 429: cool this key, try the next one at once
+    KEY = "key"  # invalid or forbidden key: disable it, try the next one
+    TRANSIENT = "transient"  # Google or the path to it: escalate through the retry queues
+    FATAL = "fatal"  # the request itself: fail now, blame no key
+
+
+@dataclass
+class GeminiFailure(Exception):
+    blame: Blame
+    code: str  # short machine-readable code for the response's error.code
+    message: str  # readable, never holds key text
+    retry_after_s: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def _details(exc: errors.APIError) -> list[dict]:
+    body = exc.details if isinstance(exc.details, dict) else {}
+    found = body.get("error", body).get("details")
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
+
+def retry_delay(exc: errors.APIError) -> float | None:
+    """Google's `RetryInfo.retryDelay` ("12s", "0.5s") in seconds, if it sent one."""
+    for detail in _details(exc):
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            match = _DELAY.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _reasons(exc: errors.APIError) -> set[str]:
+    return {str(d.get("reason")) for d in _details(exc) if d.get("reason")}
+
+
+def _short(message: str | None, fallback: str) -> str:
+    text = (message or fallback).strip().splitlines()[0] if (message or fallback) else fallback
+    return text[:300]
+
+
+def classify(exc: BaseException) -> GeminiFailure:
+    if isinstance(exc, GeminiFailure):
+        return exc
+    if isinstance(exc, errors.APIError):
+        code, status = exc.code or 0, exc.status or ""
+        label = f"{code} {status}".strip()
+        if code == 429:
+            return GeminiFailure(
+                Blame.QUOTA, "rate_limited", _short(exc.message, label), retry_delay(exc)
+            )
+        if code in (401, 403) or "API_KEY_INVALID" in _reasons(exc):
+            return GeminiFailure(Blame.KEY, "key_rejected", _short(exc.message, label))
+        if code >= 500 or code in (408,):
+            return GeminiFailure(
+                Blame.TRANSIENT, "upstream_unavailable",
+                f"Gemini is unavailable ({label}): {_short(exc.message, 'no details')}",
+            )
+        if code == 404:
+            return GeminiFailure(Blame.FATAL, "model_not_found", _short(exc.message, label))
+        return GeminiFailure(Blame.FATAL, "bad_request", _short(exc.message, label))
+    if isinstance(exc, httpx.TimeoutException):
+        return GeminiFailure(Blame.TRANSIENT, "timeout", "Gemini did not answer in time")
+    if isinstance(exc, httpx.ProxyError):
+        return GeminiFailure(Blame.TRANSIENT, "proxy_error", "The proxy to Gemini failed")
+    if isinstance(exc, httpx.TransportError | OSError | errors.UnknownApiResponseError):
+        return GeminiFailure(
+            Blame.TRANSIENT, "connection_error", f"Could not reach Gemini ({type(exc).__name__})"
+        )
+    if isinstance(exc, pydantic.ValidationError):
+        return GeminiFailure(
+            Blame.FATAL, "bad_request", f"Invalid generation settings: {exc.errors()[0]['msg']}"
+        )
+    raise exc

@@ -1,0 +1,140 @@
+"""Calls Gemini through the google-genai SDK: one pooled httpx client shared by every key."""
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import httpx
+from google import genai
+from google.genai import types
+
+from ..core.config import Settings
+from ..queue.messages import GeminiRequest, Usage
+from .failures import Blame, GeminiFailure, classify
+
+_BLOCKING_FINISH = {
+    "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
+}
+
+
+# The HTTP responses opened by the call running in this task, so that stopping early (cancel,
+# shutdown) closes the upstream stream at once rather than whenever the SDK's generators are
+# garbage-collected.
+_open_responses: ContextVar[list[httpx.Response] | None] = ContextVar("responses", default=None)
+
+
+async def _remember_response(response: httpx.Response) -> None:
+    opened = _open_responses.get()
+    if opened is not None:
+        opened.append(response)
+
+
+@dataclass
+class StreamState:
+    """What the stream told so far: filled in while the caller iterates."""
+
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+def build_http_client(settings: Settings, max_connections: int) -> httpx.AsyncClient:
+    # trust_env=False: HTTP_PROXY is meant for Gemini only and is applied here explicitly.
+    return httpx.AsyncClient(
+        proxy=settings.http_proxy,
+        trust_env=False,
+        timeout=httpx.Timeout(settings.gemini_timeout_seconds),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        event_hooks={"response": [_remember_response]},
+    )
+
+
+class GeminiApi:
+    def __init__(self, settings: Settings, keys: dict[str, str]) -> None:
+        self._settings = settings
+        self._http = build_http_client(settings, max_connections=settings.worker_prefetch * 2)
+        self._sync_http = httpx.Client(trust_env=False)  # required by the SDK, never used
+        options = types.HttpOptions(
+            base_url=settings.gemini_base_url,
+            timeout=int(settings.gemini_timeout_seconds * 1000),
+            retry_options=None,  # no SDK retries: the key pool and retry queues decide
+            httpx_async_client=self._http,
+            httpx_client=self._sync_http,
+        )
+        self._clients = {
+            kid: genai.Client(api_key=key, http_options=options) for kid, key in keys.items()
+        }
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        self._sync_http.close()
+
+    def _config(self, request: GeminiRequest) -> types.GenerateContentConfig:
+        config = types.GenerateContentConfig.model_validate(request.generation_config)
+        if request.system_instruction:
+            config.system_instruction = request.system_instruction
+        return config
+
+    async def stream(
+        self, kid: str, request: GeminiRequest, state: StreamState
+    ) -> AsyncIterator[str]:
+        """Yields the reply's text deltas; raises GeminiFailure when the call goes wrong."""
+        opened: list[httpx.Response] = []
+        _open_responses.set(opened)
+        try:
+            config = self._config(request)
+            contents = [
+                types.Content(role=turn.role, parts=[types.Part(text=turn.text)])
+                for turn in request.contents
+            ]
+            chunks = await self._clients[kid].aio.models.generate_content_stream(
+                model=request.model or self._settings.gemini_model,
+                contents=contents,
+                config=config,
+            )
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    text = _read_chunk(chunk, state)
+                    if text:
+                        yield text
+        except GeminiFailure:
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+        finally:
+            _open_responses.set(None)
+            for response in opened:
+                await response.aclose()
+
+
+def _read_chunk(chunk: types.GenerateContentResponse, state: StreamState) -> str:
+    if chunk.usage_metadata:
+        meta = chunk.usage_metadata
+        prompt = meta.prompt_token_count or 0
+        completion = meta.candidates_token_count or 0
+        state.usage = Usage(
+            prompt_tokens=prompt, completion_tokens=completion,
+            total_tokens=meta.total_token_count or prompt + completion,
+        )
+    feedback = chunk.prompt_feedback
+    if feedback and feedback.block_reason:
+        reason = getattr(feedback.block_reason, "value", feedback.block_reason)
+        raise GeminiFailure(
+            Blame.FATAL, "blocked", f"Gemini refused this prompt (blocked: {reason})."
+        )
+    if not chunk.candidates:
+        return ""
+    candidate = chunk.candidates[0]
+    text = ""
+    if candidate.content and candidate.content.parts:
+        text = "".join(p.text for p in candidate.content.parts if p.text and not p.thought)
+    if candidate.finish_reason:
+        reason = getattr(candidate.finish_reason, "value", str(candidate.finish_reason))
+        state.finish_reason = reason
+        if reason in _BLOCKING_FINISH:
+            raise GeminiFailure(
+                Blame.FATAL, "blocked", f"Gemini stopped this reply (finish reason: {reason})."
+            )
+    return text

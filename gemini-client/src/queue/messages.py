@@ -1,0 +1,63 @@
+"""The queue messages (DESIGN.md): requests the backend sends, responses the worker sends."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+Id = str | int  # kept exactly as the backend sent it
+
+
+class Turn(BaseModel):
+    role: Literal["user", "model"]
+    text: str
+
+
+class GeminiRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    v: Literal[1]
+    request_id: str = Field(min_length=1)
+    chat_id: Id
+    message_id: Id
+    model: str | None = None
+    system_instruction: str | None = None
+    contents: list[Turn] = Field(min_length=1)
+    generation_config: dict[str, Any] = Field(default_factory=dict)
+    attempt: int = Field(0, ge=0)
+
+
+class ResponseError(BaseModel):
+    code: str
+    message: str
+    retryable: bool
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class GeminiResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    request_id: str
+    chat_id: Id
+    message_id: Id
+    status: Literal["completed", "failed", "retrying", "cancelled"]
+    content: str = ""
+    error: ResponseError | None = None
+    attempt: int = 0
+    next_attempt_at: datetime | None = None
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: str | None = None
+    key_id: str | None = None
+    latency_ms: int | None = None
+
+    @field_serializer("next_attempt_at")
+    def _iso_utc(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,203 @@
+"""Consumes requests, runs them, publishes outcomes, then acks (docs/CONTRACTS.md, "RabbitMQ")."""
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from .api.gemini import GeminiApi
+from .core.config import Settings
+from .core.logging import log
+from .events import ChatEvents
+from .processor import Outcome, Processor
+from .queue.messages import GeminiRequest, GeminiResponse, ResponseError
+from .queue.topology import Topology, json_message
+from .rate_limiter.key_pool import KeyPool
+
+_TRANSIENT_PAUSE_S = 1.0  # before handing back a request we could not settle (broker/Redis down)
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topology = Topology(
+            settings.request_queue, settings.response_queue, settings.queue_retry_delays
+        )
+        self._redis = Redis.from_url(settings.redis_url)
+        self._pool = KeyPool(
+            self._redis, settings.redis_key_prefix, settings.gemini_api_keys,
+            settings.keys_max_per_minute,
+        )
+        self._api = GeminiApi(settings, self._pool.keys)
+        self._processor = Processor(
+            settings, self._pool, self._api, ChatEvents(self._redis, settings.redis_key_prefix)
+        )
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        await self._pool.register()
+        connection = await aio_pika.connect_robust(self.settings.amqp_url)
+        try:
+            self._channel = await connection.channel(publisher_confirms=True)
+            await self._channel.set_qos(prefetch_count=self.settings.worker_prefetch)
+            self._queue = await self.topology.declare(self._channel)
+            self._consumer_tag = await self._queue.consume(self._on_message)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection = connection
+        log.info("worker_started", extra={
+            "request_queue": self.topology.request, "keys": list(self._pool.keys),
+            "prefetch": self.settings.worker_prefetch, "proxy": bool(self.settings.http_proxy),
+        })
+
+    async def stop(self) -> None:
+        """Stops consuming, lets in-flight requests finish within the bound, hands back the rest."""
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._consumer_tag)
+        pending = set(self._in_flight)
+        if pending:
+            log.info("draining", extra={"in_flight": len(pending)})
+            _, pending = await asyncio.wait(pending, timeout=self.settings.worker_shutdown_seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2)
+            log.info("requeued_on_stop", extra={"count": len(pending)})
+        # Unacked deliveries go back to the queue when the channel closes.
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+        await self._api.aclose()
+        await self._redis.aclose()
+        log.info("worker_stopped")
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            await self._handle(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("request_not_settled", extra={"message_id": message.message_id})
+            await asyncio.sleep(_TRANSIENT_PAUSE_S)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            request = GeminiRequest.model_validate_json(message.body)
+        except ValidationError as exc:
+            await self._reject(message, exc)
+            return
+        extra = {"request_id": request.request_id, "attempt": request.attempt}
+        log.info("request_received", extra={**extra, "redelivered": message.redelivered})
+        outcome = await self._processor.run(request, message.redelivered)
+        await self._settle(request, outcome)
+        await message.ack()
+        log.info("request_done", extra={
+            **extra, "outcome": outcome.status, "key_id": outcome.key_id,
+            "latency_ms": outcome.latency_ms,
+            "code": outcome.failure.code if outcome.failure else None,
+        })
+
+    async def _settle(self, request: GeminiRequest, outcome: Outcome) -> None:
+        response = GeminiResponse(
+            request_id=request.request_id, chat_id=request.chat_id,
+            message_id=request.message_id, status="failed", content=outcome.content,
+            attempt=request.attempt, usage=outcome.usage, finish_reason=outcome.finish_reason,
+            key_id=outcome.key_id, latency_ms=outcome.latency_ms,
+        )
+        failure = outcome.failure
+        if outcome.status in ("completed", "cancelled"):
+            response.status = outcome.status
+        elif outcome.status == "retry" and request.attempt < self.settings.queue_max_retries:
+            assert failure is not None
+            delay = self.settings.retry_delay(request.attempt)
+            retry = request.model_copy(update={"attempt": request.attempt + 1})
+            await self._publish(
+                self.topology.retry[delay], retry.model_dump_json().encode(),
+                request.request_id, {"x-attempt": retry.attempt},
+            )
+            response.status = "retrying"
+            response.attempt = retry.attempt
+            response.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+            response.error = ResponseError(code=failure.code, message=failure.message,
+                                           retryable=True)
+        elif outcome.status == "retry":
+            assert failure is not None
+            tries = request.attempt + 1
+            response.error = ResponseError(
+                code=failure.code,
+                message=f"Gemini did not answer after {tries} attempts: {failure.message}",
+                retryable=True,
+            )
+            await self._publish(
+                self.topology.dead, request.model_dump_json().encode(), request.request_id,
+                {"x-dead-reason": f"retries exhausted: {failure.code}", "x-attempt": tries - 1},
+            )
+        else:
+            assert failure is not None
+            response.error = ResponseError(code=failure.code, message=failure.message,
+                                           retryable=False)
+        await self._publish(
+            self.topology.response, response.model_dump_json().encode(), request.request_id
+        )
+
+    async def _reject(self, message: AbstractIncomingMessage, exc: ValidationError) -> None:
+        """An unparseable request: dead-letter it with its reason; tell the backend if possible."""
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        reason = f"invalid request: {where}: {first['msg']}"[:500]
+        log.error("request_rejected", extra={"message_id": message.message_id, "reason": reason})
+        await self._publish(
+            self.topology.dead, message.body, message.message_id or "", {"x-dead-reason": reason}
+        )
+        ids = _ids_of(message.body)
+        if ids is not None:
+            response = GeminiResponse(
+                **ids, status="failed",
+                error=ResponseError(code="invalid_request", message=reason, retryable=False),
+            )
+            await self._publish(
+                self.topology.response, response.model_dump_json().encode(), ids["request_id"]
+            )
+        await message.ack()
+
+    async def _publish(
+        self, queue: str, body: bytes, message_id: str, headers: dict | None = None
+    ) -> None:
+        assert self._channel is not None
+        await self._channel.default_exchange.publish(
+            json_message(body, message_id, headers), routing_key=queue
+        )
+
+
+def _ids_of(body: bytes) -> dict | None:
+    """request_id, chat_id and message_id of a malformed request, when it still has them."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    ids = {name: data.get(name) for name in ("request_id", "chat_id", "message_id")}
+    if not isinstance(ids["request_id"], str) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in ids.values()
+    ):
+        return None
+    return ids

@@ -1,0 +1,259 @@
+"""The stand-in's HTTP app: Gemini's generateContent paths plus a small admin API."""
+
+import asyncio
+import json
+import random
+import re
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from . import wire
+from .dials import Dials, Fault, key_id
+from .replies import count_tokens, reply_text, split_chunks
+
+_DIRECTIVE = re.compile(r"\[\[standin:([a-z0-9_]+)\]\]")
+_METHODS = {"generateContent": False, "streamGenerateContent": True}
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.served_429: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.completed = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "calls": dict(self.calls),
+            "total_calls": sum(self.calls.values()),
+            "served_429": dict(self.served_429),
+            "total_429": sum(self.served_429.values()),
+            "errors": dict(self.errors),
+            "completed": self.completed,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+        }
+
+
+class StandIn:
+    def __init__(self, dials: Dials) -> None:
+        self.env_dials = dials
+        self.reset()
+
+    def reset(self) -> None:
+        self.dials = self.env_dials
+        self.faults: list[Fault] = []
+        self.windows: dict[str, deque[float]] = {}
+        self.stats = Stats()
+        self.recent: deque[dict] = deque(maxlen=200)
+        self.random = random.Random(0)
+
+    def take_fault(self, key: str, prompt: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(key):
+                fault.count -= 1
+                if fault.count == 0:
+                    self.faults.remove(fault)
+                return fault
+        directive = _DIRECTIVE.search(prompt)
+        if directive:
+            try:
+                return Fault(kind=directive.group(1))
+            except ValueError:
+                return None
+        if self.dials.fault_rate and self.random.random() < self.dials.fault_rate:
+            return Fault(kind="503")
+        return None
+
+    def over_quota(self, kid: str) -> float | None:
+        """Seconds until the key may call again, or None when it is under its limit now."""
+        if not self.dials.rpm:
+            return None
+        now = time.monotonic()
+        window = self.windows.setdefault(kid, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= self.dials.rpm:
+            return window[0] + 60 - now
+        window.append(now)
+        return None
+
+
+def _texts(content: dict) -> str:
+    return "".join(p.get("text", "") for p in content.get("parts") or [] if isinstance(p, dict))
+
+
+def _error(body: dict) -> JSONResponse:
+    return JSONResponse(body, status_code=body["error"]["code"])
+
+
+def build_app(dials: Dials) -> Starlette:
+    standin = StandIn(dials)
+
+    async def generate(request: Request) -> Response:
+        stats = standin.stats
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        handed_over = False
+        try:
+            response = await _answer(request)
+            handed_over = isinstance(response, StreamingResponse)
+            if response.status_code >= 400:
+                stats.errors[str(response.status_code)] += 1
+            return response
+        finally:
+            if not handed_over:
+                stats.in_flight -= 1
+
+    async def _answer(request: Request) -> Response:
+        model, _, method = request.path_params["target"].partition(":")
+        if method not in _METHODS:
+            return _error(wire.error_body(404, "NOT_FOUND", f"Method {method!r} not found."))
+        streaming = _METHODS[method]
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if not key:
+            return _error(wire.permission_denied(missing_key=True))
+        kid = key_id(key)
+        standin.stats.calls[kid] += 1
+        state = standin.dials.key_state(key)
+        if state == "invalid":
+            return _error(wire.api_key_invalid())
+        if state == "denied":
+            return _error(wire.permission_denied())
+        try:
+            body = json.loads(await request.body())
+            contents = body["contents"]
+            if not isinstance(contents, list) or not contents:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            return _error(wire.bad_request(
+                "Invalid JSON payload received. * GenerateContentRequest.contents: "
+                "contents is not specified"
+            ))
+        if not standin.dials.knows_model(model):
+            return _error(wire.model_not_found(model, method))
+        wait = standin.over_quota(kid)
+        if wait is not None:
+            standin.stats.served_429[kid] += 1
+            return _error(wire.quota_exceeded(model, standin.dials.rpm, wait))
+
+        users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
+        last_user = _texts(users[-1]) if users else ""
+        system = _texts(body.get("systemInstruction") or {}) or None
+        standin.recent.append({
+            "key_id": kid, "model": model, "stream": streaming, "contents": contents,
+            "systemInstruction": body.get("systemInstruction"),
+            "generationConfig": body.get("generationConfig"),
+        })
+        prompt_tokens = count_tokens("".join(_texts(c) for c in contents) + (system or ""))
+        response_id = uuid.uuid4().hex[:22]
+        fault = standin.take_fault(key, last_user)
+        if fault is not None:
+            if fault.kind == "429":
+                standin.stats.served_429[kid] += 1
+                return _error(wire.quota_exceeded(model, standin.dials.rpm, fault.retry_delay_s))
+            immediate = {
+                "500": wire.internal, "503": wire.unavailable, "403": wire.permission_denied,
+                "invalid_key": wire.api_key_invalid,
+                "400": lambda: wire.bad_request("Request contains an invalid argument."),
+            }
+            if fault.kind in immediate:
+                return _error(immediate[fault.kind]())
+            if fault.kind == "safety":
+                blocked = wire.blocked_prompt(
+                    model=model, response_id=response_id, prompt_tokens=prompt_tokens
+                )
+                if not streaming:
+                    return JSONResponse(blocked)
+                return _stream_response([wire.sse(blocked)], [0], standin)
+
+        text = reply_text(last_user, turns=len(contents), system_instruction=system)
+        pieces = split_chunks(text, standin.dials.chunks)
+        frames, done = [], 0
+        for i, piece in enumerate(pieces):
+            done += len(piece)
+            frames.append(wire.response_chunk(
+                text=piece, model=model, response_id=response_id, prompt_tokens=prompt_tokens,
+                completion_tokens=count_tokens(text[:done]),
+                finish_reason="STOP" if i == len(pieces) - 1 else None,
+            ))
+        first_ms = standin.dials.first_chunk_ms
+        if fault is not None and fault.kind == "hang":
+            first_ms = fault.ms
+        if fault is not None and fault.kind == "midstream":
+            cut = fault.after_chunks if fault.after_chunks is not None else len(frames) // 2
+            frames = [*frames[:cut], wire.unavailable()]
+
+        if not streaming:
+            await asyncio.sleep(first_ms / 1000)
+            if "error" in frames[-1]:
+                return _error(frames[-1])
+            standin.stats.completed += 1
+            whole = frames[-1]
+            whole["candidates"][0]["content"]["parts"][0]["text"] = text
+            return JSONResponse(whole)
+        delays = [first_ms] + [standin.dials.chunk_ms] * (len(frames) - 1)
+        return _stream_response([wire.sse(f) for f in frames], delays, standin)
+
+    async def config(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                changes = await request.json()
+                if not isinstance(changes, dict):
+                    raise ValueError("body must be a JSON object")
+                faults = [Fault(**f) for f in changes.pop("faults", [])]
+                standin.dials = standin.dials.updated(changes)
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"detail": str(exc)}, status_code=400)
+            standin.faults.extend(faults)
+        return JSONResponse(
+            {**standin.dials.__dict__, "faults": [f.__dict__ for f in standin.faults]}
+        )
+
+    async def stats(_: Request) -> Response:
+        return JSONResponse(standin.stats.as_dict())
+
+    async def recent(_: Request) -> Response:
+        return JSONResponse(list(standin.recent))
+
+    async def reset(_: Request) -> Response:
+        standin.reset()
+        return JSONResponse({"status": "reset"})
+
+    async def health(_: Request) -> Response:
+        return PlainTextResponse("offline Gemini stand-in\n")
+
+    return Starlette(routes=[
+        Route("/{version}/models/{target:path}", generate, methods=["POST"]),
+        Route("/_standin/config", config, methods=["GET", "POST"]),
+        Route("/_standin/stats", stats),
+        Route("/_standin/requests", recent),
+        Route("/_standin/reset", reset, methods=["POST"]),
+        Route("/", health),
+    ])
+
+
+def _stream_response(frames: list[bytes], delays_ms: list[int], standin: StandIn) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            for frame, delay in zip(frames, delays_ms, strict=True):
+                if delay:
+                    await asyncio.sleep(delay / 1000)
+                yield frame
+            if b'"error"' in frames[-1][:20]:
+                standin.stats.errors["503-midstream"] += 1
+            else:
+                standin.stats.completed += 1
+        finally:
+            standin.stats.in_flight -= 1
+
+    return StreamingResponse(body(), media_type="text/event-stream")

@@ -1,0 +1,44 @@
+"""The stand-in's replies: a pure function of the prompt, so tests can predict them exactly."""
+
+import hashlib
+
+_WORDS = (
+    "offline stand-in reply streamed in pieces so the whole pipeline can be watched "
+    "working without a key from queue to browser every word here is chosen from the "
+    "prompt hash and stays the same for the same prompt"
+).split()
+_FILLER_WORDS = 24
+
+
+def reply_text(
+    last_user_text: str, *, turns: int = 1, system_instruction: str | None = None
+) -> str:
+    """The complete reply the stand-in gives.
+
+    `last_user_text` is the text of the last `user` entry of `contents`, `turns` the number of
+    entries in `contents` (1 for the first message of a chat, 3 for the second, ...), and
+    `system_instruction` the system instruction's text, if one was sent.
+    """
+    digest = hashlib.sha256(last_user_text.encode()).digest()
+    filler = " ".join(_WORDS[digest[i % len(digest)] % len(_WORDS)] for i in range(_FILLER_WORDS))
+    note = f"turn {turns}"
+    if system_instruction:
+        note += f", system: {system_instruction[:60]}"
+    return f"Echo: {last_user_text}\n\n{filler.capitalize()}.\n\n({note})"
+
+
+def split_chunks(text: str, count: int) -> list[str]:
+    """Cuts `text` into `count` nearly equal pieces (fewer if the text is shorter)."""
+    count = max(1, min(count, len(text) or 1))
+    size, extra = divmod(len(text), count)
+    pieces, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def count_tokens(text: str) -> int:
+    """Google's rule of thumb: about four characters per token."""
+    return max(1, (len(text) + 3) // 4) if text else 0

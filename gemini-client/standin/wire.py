@@ -1,0 +1,149 @@
+"""Google's JSON shapes for generateContent answers and google.rpc error bodies."""
+
+import json
+import math
+
+_HELP = {
+    "@type": "type.googleapis.com/google.rpc.Help",
+    "links": [
+        {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+        }
+    ],
+}
+
+
+def response_chunk(
+    *,
+    text: str | None,
+    model: str,
+    response_id: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    finish_reason: str | None = None,
+) -> dict:
+    candidate: dict = {"index": 0}
+    if text is not None:
+        candidate["content"] = {"parts": [{"text": text}], "role": "model"}
+    if finish_reason:
+        candidate["finishReason"] = finish_reason
+    return {
+        "candidates": [candidate],
+        "usageMetadata": {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": completion_tokens,
+            "totalTokenCount": prompt_tokens + completion_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+        },
+        "modelVersion": model,
+        "responseId": response_id,
+    }
+
+
+def blocked_prompt(*, model: str, response_id: str, prompt_tokens: int) -> dict:
+    return {
+        "promptFeedback": {"blockReason": "SAFETY"},
+        "usageMetadata": {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens},
+        "modelVersion": model,
+        "responseId": response_id,
+    }
+
+
+def sse(payload: dict) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
+
+
+def error_body(code: int, status: str, message: str, details: list | None = None) -> dict:
+    error: dict = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def quota_exceeded(model: str, limit: int, retry_delay_s: float) -> dict:
+    seconds = max(1, math.ceil(retry_delay_s))
+    return error_body(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n"
+        "* Quota exceeded for metric: generativelanguage.googleapis.com/"
+        f"generate_content_free_tier_requests, limit: {limit}, model: {model}\n"
+        f"Please retry in {retry_delay_s:.6f}s.",
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/"
+                        "generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": model},
+                        "quotaValue": str(limit),
+                    }
+                ],
+            },
+            _HELP,
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"},
+        ],
+    )
+
+
+def api_key_invalid() -> dict:
+    message = "API key not valid. Please pass a valid API key."
+    return error_body(
+        400,
+        "INVALID_ARGUMENT",
+        message,
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": message,
+            },
+        ],
+    )
+
+
+def permission_denied(missing_key: bool = False) -> dict:
+    if missing_key:
+        message = (
+            "Method doesn't allow unregistered callers (callers without established identity). "
+            "Please use API Key or other form of API consumer identity to call this API."
+        )
+    else:
+        message = "Permission denied: Consumer has been suspended."
+    return error_body(403, "PERMISSION_DENIED", message)
+
+
+def unavailable() -> dict:
+    return error_body(
+        503, "UNAVAILABLE", "The model is overloaded. Please try again later."
+    )
+
+
+def internal() -> dict:
+    return error_body(
+        500, "INTERNAL", "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting"
+    )
+
+
+def bad_request(message: str) -> dict:
+    return error_body(400, "INVALID_ARGUMENT", message)
+
+
+def model_not_found(model: str, method: str) -> dict:
+    return error_body(
+        404,
+        "NOT_FOUND",
+        f"models/{model} is not found for API version v1beta, or is not supported for {method}. "
+        "Call ListModels to see the list of available models and their supported methods.",
+    )

@@ -1,0 +1,91 @@
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from src.queue.topology import Topology
+
+from .support import REDIS_URL, Bus, Events, StandIn, Worker
+
+KEYS = ["test-key-alpha-0001", "test-key-bravo-0002", "test-key-charlie-0003"]
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def standin(log_dir: Path) -> Iterator[StandIn]:
+    server = StandIn(log_dir, {"STANDIN_FIRST_CHUNK_MS": "20", "STANDIN_CHUNK_MS": "5"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(standin: StandIn) -> dict[str, str]:
+    """Settings for this test's workers: its own Redis prefix and queue names."""
+    standin.reset()
+    standin.config(first_chunk_ms=20, chunk_ms=5)
+    run = uuid.uuid4().hex[:10]
+    return {
+        "GEMINI_API_KEYS": ",".join(KEYS),
+        "GEMINI_BASE_URL": standin.url,
+        "GEMINI_TIMEOUT_SECONDS": "5",
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": f"gwtest:{run}:",
+        "REQUEST_QUEUE": f"gemini.requests.gwtest.{run}",
+        "RESPONSE_QUEUE": f"gemini.responses.gwtest.{run}",
+        "QUEUE_RETRY_DELAYS": "0.3,0.6",
+        "QUEUE_MAX_RETRIES": "2",
+        "KEYS_MAX_PER_MINUTE": "1000",
+        "KEYS_COOLDOWN_SECONDS": "30",
+        "KEYS_MAX_WAIT_SECONDS": "2",
+        "WORKER_SHUTDOWN_SECONDS": "5",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def bus(env: dict[str, str], redis: aioredis.Redis) -> AsyncIterator[Bus]:
+    opened = await Bus(env).open()
+    yield opened
+    await opened.close(sorted(opened.queue_names))
+    prefix = env["REDIS_KEY_PREFIX"]
+    stale = [key async for key in redis.scan_iter(match=f"{prefix}*", count=500)]
+    if stale:
+        await redis.delete(*stale)
+
+
+@pytest.fixture
+def events(env: dict[str, str], redis: aioredis.Redis) -> Events:
+    return Events(redis, env["REDIS_KEY_PREFIX"])
+
+
+@pytest.fixture
+def spawn(env: dict[str, str], bus: Bus, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Starts workers with the test's settings (plus overrides); kills leftovers at the end."""
+    started: list[Worker] = []
+
+    def start(**overrides: str) -> Worker:
+        settings = {**env, **overrides}
+        delays = [float(d) for d in settings["QUEUE_RETRY_DELAYS"].split(",")]
+        bus.queue_names |= set(
+            Topology(settings["REQUEST_QUEUE"], settings["RESPONSE_QUEUE"], delays).all_names()
+        )
+        worker = Worker(settings, tmp_path / f"worker-{len(started)}.log")
+        started.append(worker.start())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.kill()

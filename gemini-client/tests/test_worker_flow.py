@@ -1,0 +1,134 @@
+"""A request through a real worker: events in Redis, one response on the queue, then the ack."""
+
+import json
+
+from standin.replies import reply_text
+
+from .support import key_id, request, wait_for
+
+
+async def test_reply_streams_into_events_and_completes(spawn, bus, events, standin, redis, env):
+    worker = await spawn().started()
+    body = request(
+        "and now?", system_instruction="Answer in French.",
+        contents=[
+            {"role": "user", "text": "hi"}, {"role": "model", "text": "salut"},
+            {"role": "user", "text": "and now?"},
+        ],
+        generation_config={"temperature": 0.4, "max_output_tokens": 256},
+    )
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    expected = reply_text("and now?", turns=3, system_instruction="Answer in French.")
+    assert done["status"] == "completed"
+    assert done["content"] == expected
+    assert done["chat_id"] == body["chat_id"] and done["message_id"] == body["message_id"]
+    assert done["finish_reason"] == "STOP" and done["error"] is None
+    assert done["usage"]["completion_tokens"] > 0 and done["usage"]["total_tokens"] > 0
+    assert done["key_id"] in {key_id(k) for k in env["GEMINI_API_KEYS"].split(",")}
+
+    stream = await events.of(body["chat_id"])
+    assert stream[0] == ("message.status", {
+        "message_id": body["message_id"], "status": "streaming", "attempt": 0,
+        "next_attempt_at": None, "error": None,
+    })
+    deltas = [data for event, data in stream if event == "message.delta"]
+    assert [d["seq"] for d in deltas] == list(range(8))
+    assert await events.text(body["chat_id"]) == expected
+    assert not [e for e, _ in stream if e == "message.reset"]
+    assert 0 < await redis.ttl(f"{env['REDIS_KEY_PREFIX']}events:{body['chat_id']}") <= 86400
+
+    seen = standin.requests()[-1]
+    assert seen["systemInstruction"]["parts"][0]["text"] == "Answer in French."
+    assert seen["generationConfig"] == {"temperature": 0.4, "maxOutputTokens": 256}
+    assert [c["parts"][0]["text"] for c in seen["contents"]] == ["hi", "salut", "and now?"]
+    # The request was acked: nothing left on the queue.
+    queue = await bus.channel.declare_queue(bus.request_queue, durable=True)
+    assert queue.declaration_result.message_count == 0
+    assert "test-key" not in worker.log_text()
+
+
+async def test_many_requests_in_flight_at_once(spawn, bus, standin):
+    standin.config(first_chunk_ms=300, chunk_ms=20)
+    await spawn().started()
+    bodies = [request(f"parallel {i}") for i in range(20)]
+    for body in bodies:
+        await bus.send(body)
+    for body in bodies:
+        done = await bus.final(body["request_id"])
+        assert done["content"] == reply_text(body["contents"][-1]["text"])
+    assert standin.stats()["max_in_flight"] >= 10
+
+
+async def test_bad_request_fails_at_once_without_blaming_a_key(spawn, bus, redis, env, standin):
+    await spawn().started()
+    body = request("hi", model="gemini-0.1-nano")
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "model_not_found" and done["error"]["retryable"] is False
+    assert "gemini-0.1-nano" in done["error"]["message"]
+    assert not bus.of(body["request_id"], "retrying")
+    assert standin.stats()["total_calls"] == 1
+    for key in env["GEMINI_API_KEYS"].split(","):
+        state = await redis.hgetall(f"{env['REDIS_KEY_PREFIX']}keys:{key_id(key)}")
+        assert state[b"failures"] == b"0" and state[b"disabled"] == b"0"
+
+
+async def test_safety_block_is_a_readable_failure(spawn, bus):
+    await spawn().started()
+    body = request("something bad [[standin:safety]]")
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "blocked"
+    assert "SAFETY" in done["error"]["message"]
+
+
+async def test_unparseable_request_goes_to_dead_queue_with_reason(spawn, bus):
+    worker = await spawn().started()
+    await bus.send(b"{not json", message_id="garbage-1")
+    unknown_version = request("hi", v=7)
+    await bus.send(unknown_version)
+    done = await bus.final(unknown_version["request_id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "invalid_request"
+    dead = await wait_for(bus.dead_letters, 10, "two dead letters")
+    while len(dead) < 2:
+        dead += await wait_for(bus.dead_letters, 10, "the second dead letter")
+    reasons = {m.body: m.headers["x-dead-reason"] for m in dead}
+    assert "invalid request" in reasons[b"{not json"]
+    assert "v" in reasons[json.dumps(unknown_version).encode()]
+    # The worker carries on.
+    ok = request("still there?")
+    await bus.send(ok)
+    assert (await bus.final(ok["request_id"]))["status"] == "completed"
+    assert worker.proc.poll() is None
+
+
+async def test_cancel_before_the_call_publishes_cancelled(spawn, bus, redis, env, standin):
+    await spawn().started()
+    body = request("never mind")
+    await redis.set(f"{env['REDIS_KEY_PREFIX']}cancel:{body['message_id']}", "1", ex=60)
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    assert done["status"] == "cancelled" and done["content"] == ""
+    assert standin.stats()["total_calls"] == 0
+
+
+async def test_cancel_stops_the_stream_between_chunks(spawn, bus, redis, env, events, standin):
+    standin.config(first_chunk_ms=20, chunk_ms=300, chunks=10)
+    await spawn().started()
+    body = request("a long story please")
+
+    async def first_delta() -> bool:
+        return any(e == "message.delta" for e, _ in await events.of(body["chat_id"]))
+
+    await bus.send(body)
+    await wait_for(first_delta, 10, "the first delta")
+    await redis.set(f"{env['REDIS_KEY_PREFIX']}cancel:{body['message_id']}", "1", ex=60)
+    done = await bus.final(body["request_id"])
+    full = reply_text("a long story please")
+    assert done["status"] == "cancelled"
+    assert done["content"] and full.startswith(done["content"]) and done["content"] != full
+    assert done["content"] == await events.text(body["chat_id"])
+    await wait_for(lambda: standin.stats()["in_flight"] == 0, 5, "the upstream call to end")
+    assert standin.stats()["completed"] == 0
