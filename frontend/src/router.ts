@@ -1,0 +1,54 @@
+import { createRouter, createWebHistory, type Router } from 'vue-router'
+import { useAuthStore } from './stores/auth'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    public?: boolean
+    admin?: boolean
+    title?: string
+  }
+}
+
+export function createAppRouter(): Router {
+  const router = createRouter({
+    history: createWebHistory(),
+    routes: [
+      { path: '/signin', name: 'signin', component: () => import('./views/AuthView.vue'), props: { mode: 'signin' }, meta: { public: true, title: 'Sign in' } },
+      { path: '/signup', name: 'signup', component: () => import('./views/AuthView.vue'), props: { mode: 'signup' }, meta: { public: true, title: 'Sign up' } },
+      {
+        path: '/',
+        component: () => import('./views/ChatLayout.vue'),
+        children: [
+          { path: '', name: 'new', component: () => import('./views/ConversationView.vue') },
+          { path: 'c/:chatId', name: 'chat', component: () => import('./views/ConversationView.vue'), props: true },
+          { path: 'admin', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { admin: true, title: 'Key pool' } },
+        ],
+      },
+      { path: '/:rest(.*)*', name: 'notfound', component: () => import('./views/NotFoundView.vue'), meta: { public: true, title: 'Not found' } },
+    ],
+  })
+
+  router.beforeEach(async (to) => {
+    const auth = useAuthStore()
+    if (!auth.checked) {
+      try {
+        await auth.restore()
+      } catch {
+        // Backend unreachable: treat as signed out; the sign-in page says what went wrong.
+      }
+    }
+    if (to.meta.public) {
+      if (auth.signedIn && (to.name === 'signin' || to.name === 'signup')) return { name: 'new' }
+      return true
+    }
+    if (!auth.signedIn) return { name: 'signin', query: to.fullPath === '/' ? {} : { next: to.fullPath } }
+    if (to.meta.admin && !auth.isAdmin) return { name: 'new' }
+    return true
+  })
+
+  router.afterEach((to) => {
+    if (to.meta.title) document.title = `${to.meta.title} · Gemini Chat`
+  })
+
+  return router
+}
