@@ -383,17 +383,25 @@ class Stack:
             Path(self.logs[component]).write_text("")
         self._plan()
         try:
-            self._write_state()
+            # Everything that does not wait on another starts at once; nginx comes last.
+            if "standin" in self.components:
+                self._spawn("standin")
+            for _ in range(self.workers if "worker" in self.components else 0):
+                self._spawn("worker")
             if "backend" in self.components:
                 self._create_database()
                 self._migrate()
-            if "frontend" in self.components and self.frontend_mode == "built":
-                self._build_frontend()
-            for component in self.components:
-                count = self.workers if component == "worker" else 1
-                for _ in range(count):
-                    self._launch(component)
-                self._write_state()
+                self._spawn("backend")
+            if "frontend" in self.components:
+                if self.frontend_mode == "built":
+                    self._build_frontend()
+                self._spawn("frontend")
+            self._write_state()
+            for component in self.procs:
+                self._wait_ready(component)
+            if "nginx" in self.components:
+                self._launch("nginx")
+            self._write_state()
         except BaseException:
             self.down()
             raise
@@ -413,11 +421,12 @@ class Stack:
         procs = self.procs.get(component)
         if not procs:
             for _ in range(self.workers if component == "worker" else 1):
-                self._launch(component)
+                self._spawn(component)
         else:
             for index, proc in enumerate(procs):
                 if not proc.alive():
-                    self._launch(component, index)
+                    self._spawn(component, index)
+        self._wait_ready(component)
         self._write_state()
 
     def add_worker(self) -> int:
@@ -607,6 +616,12 @@ class Stack:
         raise StackError(f"unknown component {component!r}")
 
     def _launch(self, component: str, index: int | None = None) -> None:
+        self._spawn(component, index)
+        self._wait_ready(component)
+
+    def _spawn(self, component: str, index: int | None = None) -> None:
+        if component not in self.components:
+            raise StackError(f"{component} is not part of stack {self.name!r}")
         cmd, cwd = self._command(component)
         log_path = Path(self.logs[component])
         with log_path.open("a") as log:
@@ -621,20 +636,18 @@ class Stack:
             procs.append(proc)
         else:
             procs[index] = proc
-        self._wait_ready(component, proc)
 
-    def _wait_ready(self, component: str, proc: Proc) -> None:
+    def _wait_ready(self, component: str) -> None:
         deadline = time.monotonic() + READY_SECONDS[component]
+        log = Path(self.logs[component])
         while time.monotonic() < deadline:
-            if not proc.alive():
-                raise StackError(f"{component} exited while starting, {self.logs[component]}:\n"
-                                 f"{tail(Path(self.logs[component]))}")
+            if any(not proc.alive() for proc in self.procs[component]):
+                raise StackError(f"{component} exited while starting, {log}:\n{tail(log)}")
             if self._ready(component):
                 return
             time.sleep(0.2)
         raise StackError(f"{component} not ready after {READY_SECONDS[component]} s "
-                         f"({self._ready_detail(component)}), "
-                         f"{self.logs[component]}:\n{tail(Path(self.logs[component]))}")
+                         f"({self._ready_detail(component)}), {log}:\n{tail(log)}")
 
     def _ready(self, component: str) -> bool:
         port = self.ports.get(component)
