@@ -15,7 +15,7 @@ export interface LoginAnswer {
 
 export interface Chat {
   id: string
-  title: string | null
+  title: string
   model: string
   system_prompt: string | null
   created_at: string
@@ -60,8 +60,8 @@ export interface Message {
   completion_tokens: number | null
   created_at: string
   completed_at: string | null
-  /** Not from the API: when the next automatic attempt is due (from `message.status`). */
-  next_attempt_at?: string | null
+  /** When the next automatic attempt is due, while `retrying`. */
+  next_attempt_at: string | null
 }
 
 export interface SendAnswer {

@@ -19,9 +19,3 @@ export function toEpochMs(value: string | number | null | undefined): number | n
 export function chatTitle(title: string | null | undefined): string {
   return title && title.trim() ? title : 'New chat'
 }
-
-/** A title for a new chat from its first message. */
-export function titleFrom(text: string): string {
-  const line = text.trim().split('\n')[0]?.trim() ?? ''
-  return line.length > 60 ? `${line.slice(0, 57)}…` : line || 'New chat'
-}

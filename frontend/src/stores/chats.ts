@@ -72,10 +72,13 @@ export const useChatsStore = defineStore('chats', () => {
     items.value = items.value.filter((c) => c.id !== chatId)
   }
 
-  /** A message was sent: the chat now has the newest activity. */
-  function touch(chatId: string): void {
-    const chat = items.value.find((c) => c.id === chatId)
-    if (chat) upsert({ ...chat, updated_at: new Date().toISOString() }, true)
+  /** A message was sent: the chat now has the newest activity (and maybe its automatic title). */
+  async function refreshChat(chatId: string): Promise<void> {
+    try {
+      upsert(await api.getChat(chatId), true)
+    } catch {
+      // The list catches up at the next load; nothing the user needs to act on.
+    }
   }
 
   function reset(): void {
@@ -87,5 +90,5 @@ export const useChatsStore = defineStore('chats', () => {
     error.value = null
   }
 
-  return { items, next, loaded, loading, error, loadFirstPage, loadMore, upsert, create, update, remove, touch, reset }
+  return { items, next, loaded, loading, error, loadFirstPage, loadMore, upsert, create, update, remove, refreshChat, reset }
 })

@@ -99,7 +99,7 @@ export const useConversationStore = defineStore('conversation', () => {
       content: overlay.text ?? message.content,
       attempt: overlay.attempt ?? message.attempt,
       error: overlay.error !== undefined ? overlay.error : message.error,
-      next_attempt_at: overlay.nextAttemptAt ?? null,
+      next_attempt_at: overlay.nextAttemptAt !== undefined ? overlay.nextAttemptAt : (message.next_attempt_at ?? null),
     }
   }
 
@@ -308,7 +308,7 @@ export const useConversationStore = defineStore('conversation', () => {
       if (id !== chatId.value) return true
       absorb(answer.user_message, sentAt)
       absorb(answer.assistant_message, sentAt)
-      useChatsStore().touch(id)
+      void useChatsStore().refreshChat(id)
       return true
     } catch (err) {
       if (id === chatId.value) sendError.value = describeSendError(err, maxChars)
@@ -344,9 +344,11 @@ export const useConversationStore = defineStore('conversation', () => {
       const message = await api.retry(id, messageId)
       if (id !== chatId.value) return
       absorb(message, sentAt)
-      useChatsStore().touch(id)
+      void useChatsStore().refreshChat(id)
     } catch (err) {
-      if (id === chatId.value) actionError.value = describeSendError(err, 0)
+      if (id !== chatId.value) return
+      // A 409 here says why (already running, only the last reply can be regenerated).
+      actionError.value = err instanceof ApiError && err.status === 409 ? `Cannot retry: ${err.message}.` : describeSendError(err, 0)
     }
   }
 

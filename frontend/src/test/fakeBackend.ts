@@ -116,6 +116,7 @@ export function message(fields: Partial<Message> & Pick<Message, 'id'>): Message
     completion_tokens: null,
     created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, counter)).toISOString(),
     completed_at: null,
+    next_attempt_at: null,
     ...fields,
   }
 }
