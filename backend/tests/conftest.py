@@ -1,0 +1,91 @@
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support import (
+    REDIS_URL,
+    Api,
+    RunNames,
+    Server,
+    WorkerRole,
+    alembic,
+    create_database,
+    drop_database,
+    register,
+)
+
+# Small limits so the limit tests stay quick; the rest of the suite stays well under them.
+MAX_MESSAGE_CHARS = 500
+HISTORY_MAX_CHARS = 1000
+USER_MESSAGES_PER_MINUTE = 6
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunNames]:
+    """This run's own database (migrated), Redis prefix and queue names; all removed after."""
+    test_run = RunNames()
+    create_database(test_run.database)
+    try:
+        migrated = alembic(test_run.env(), "upgrade", "head")
+        assert migrated.returncode == 0, migrated.stderr
+        yield test_run
+    finally:
+        drop_database(test_run.database)
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=test_run.prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def worker(run: RunNames) -> Iterator[WorkerRole]:
+    role = WorkerRole(run)
+    yield role
+    with contextlib.suppress(Exception):
+        role.delete_queues()
+    role.close()
+
+
+@pytest.fixture(scope="session")
+def logs(tmp_path_factory: pytest.TempPathFactory):
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def server(run: RunNames, worker: WorkerRole, logs) -> Iterator[Server]:
+    backend = Server(
+        run.env(
+            MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
+            HISTORY_MAX_CHARS=HISTORY_MAX_CHARS,
+            USER_MESSAGES_PER_MINUTE=USER_MESSAGES_PER_MINUTE,
+        ),
+        logs,
+    )
+    try:
+        yield backend.wait_ready()
+    finally:
+        backend.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(server: Server) -> Api:
+    """The first account of the run's database, made before any other."""
+    return register(server.url)
+
+
+@pytest.fixture
+def alice(server: Server, admin: Api) -> Api:
+    return register(server.url)
+
+
+@pytest.fixture
+def bob(server: Server, admin: Api) -> Api:
+    return register(server.url)
+
+
+@pytest.fixture
+def anon(server: Server) -> Api:
+    return Api(server.url)
