@@ -1,0 +1,72 @@
+"""Escalating retries through the per-delay TTL queues, the dead queue, resets after failures."""
+
+from datetime import datetime
+
+from standin.replies import reply_text
+
+from .support import request
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_retries_escalate_then_fail_into_the_dead_queue(spawn, bus, standin, events):
+    await spawn().started()
+    standin.config(faults=[{"kind": "503", "count": 10}])
+    body = request("are you there?")
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    retrying = bus.of(body["request_id"], "retrying")
+    assert [r["attempt"] for r in retrying] == [1, 2]
+    assert all(r["error"]["code"] == "upstream_unavailable" for r in retrying)
+    assert all(r["error"]["retryable"] for r in retrying)
+    # next_attempt_at follows QUEUE_RETRY_DELAYS (0.3 s, then 0.6 s).
+    first, second = (_at(r["next_attempt_at"]) for r in retrying)
+    assert 0.5 <= (second - first).total_seconds() <= 3
+    assert done["status"] == "failed" and done["attempt"] == 2
+    assert done["error"]["code"] == "upstream_unavailable"
+    assert "after 3 attempts" in done["error"]["message"]
+    assert standin.stats()["total_calls"] == 3
+
+    dead = await bus.dead_letters()
+    assert len(dead) == 1
+    assert dead[0].message_id == body["request_id"]
+    assert dead[0].headers["x-dead-reason"].startswith("retries exhausted")
+    assert dead[0].body.decode().count(body["request_id"]) == 1
+
+    statuses = [(e, d.get("attempt")) for e, d in await events.of(body["chat_id"])]
+    assert statuses == [
+        ("message.status", 0),
+        ("message.status", 1), ("message.reset", None),
+        ("message.status", 2), ("message.reset", None),
+    ]
+
+
+async def test_error_mid_stream_resets_and_the_retry_completes(spawn, bus, standin, events):
+    await spawn().started()
+    standin.config(faults=[{"kind": "midstream", "after_chunks": 3}])
+    body = request("tell me a story")
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    expected = reply_text("tell me a story")
+    assert done["status"] == "completed" and done["attempt"] == 1
+    assert done["content"] == expected
+    (retrying,) = bus.of(body["request_id"], "retrying")
+    assert retrying["error"]["code"] == "upstream_unavailable"
+    kinds = [e for e, _ in await events.of(body["chat_id"])]
+    assert kinds[:4] == ["message.status"] + ["message.delta"] * 3
+    assert kinds[4:6] == ["message.status", "message.reset"]
+    assert kinds[6:] == ["message.delta"] * 8
+    assert await events.text(body["chat_id"]) == expected
+
+
+async def test_timeout_is_retried(spawn, bus, standin):
+    await spawn(GEMINI_TIMEOUT_SECONDS="0.5").started()
+    standin.config(faults=[{"kind": "hang", "ms": 3000}])
+    body = request("slow one")
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    (retrying,) = bus.of(body["request_id"], "retrying")
+    assert retrying["error"]["code"] == "timeout"
+    assert done["status"] == "completed" and done["content"] == reply_text("slow one")
