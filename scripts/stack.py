@@ -20,6 +20,7 @@ Only the standard library is used: this runs before any project venv exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import http.client
 import json
@@ -54,11 +55,30 @@ RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 STANDIN_KEYS = "standin-key-0001,standin-key-0002,standin-key-0003"
 
 # Caller settings reported in `.env` (all of the caller's environment reaches the services anyway).
-SETTING_PREFIXES = ("GEMINI_", "KEYS_", "QUEUE_", "STANDIN_", "WORKER_", "RABBITMQ_", "REDIS_", "DB_")
+SETTING_PREFIXES = (
+    "GEMINI_",
+    "KEYS_",
+    "QUEUE_",
+    "STANDIN_",
+    "WORKER_",
+    "RABBITMQ_",
+    "REDIS_",
+    "DB_",
+)
 SETTING_NAMES = {
-    "DATABASE_URL", "REQUEST_QUEUE", "RESPONSE_QUEUE", "HTTP_PROXY", "SECRET_KEY",
-    "ALLOW_REGISTRATION", "CORS_ORIGINS", "MAX_MESSAGE_CHARS", "USER_MESSAGES_PER_MINUTE",
-    "HISTORY_MAX_CHARS", "SESSION_TTL_HOURS", "COOKIE_SECURE", "LOG_LEVEL",
+    "DATABASE_URL",
+    "REQUEST_QUEUE",
+    "RESPONSE_QUEUE",
+    "HTTP_PROXY",
+    "SECRET_KEY",
+    "ALLOW_REGISTRATION",
+    "CORS_ORIGINS",
+    "MAX_MESSAGE_CHARS",
+    "USER_MESSAGES_PER_MINUTE",
+    "HISTORY_MAX_CHARS",
+    "SESSION_TTL_HOURS",
+    "COOKIE_SECURE",
+    "LOG_LEVEL",
 }
 
 READY_SECONDS = {"standin": 30, "backend": 90, "worker": 60, "frontend": 90, "nginx": 20}
@@ -71,6 +91,7 @@ class StackError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- small clients
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -98,8 +119,21 @@ def http_status(port: int, path: str, host: str = "127.0.0.1") -> int | None:
 
 
 def psql(sql: str, database: str = "postgres") -> str:
-    cmd = ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database,
-           "-v", "ON_ERROR_STOP=1", "-Atqc", sql]
+    cmd = [
+        "psql",
+        "-h",
+        PG_HOST,
+        "-p",
+        str(PG_PORT),
+        "-U",
+        PG_USER,
+        "-d",
+        database,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-Atqc",
+        sql,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise StackError(f"psql failed ({sql}): {done.stderr.strip()}")
@@ -111,7 +145,9 @@ class Redis:
 
     def __init__(self, url: str):
         parts = urllib.parse.urlsplit(url)
-        self.sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 10)
+        self.sock = socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 6379), 10
+        )
         self.buf = self.sock.makefile("rb")
         if parts.password:
             self.call("AUTH", *([parts.username] if parts.username else []), parts.password)
@@ -165,13 +201,22 @@ class Amqp:
     def __init__(self, url: str):
         parts = urllib.parse.urlsplit(url)
         vhost = urllib.parse.unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        self.sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), 10)
+        self.sock = socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 5672), 10
+        )
         self.sock.sendall(b"AMQP\x00\x00\x09\x01")
         self._expect(0, 10, 10)  # connection.start
         user = urllib.parse.unquote(parts.username or "guest")
         password = urllib.parse.unquote(parts.password or "guest")
-        self._method(0, 10, 11, b"\x00\x00\x00\x00" + self._short_str("PLAIN")
-                     + self._long_str(f"\0{user}\0{password}") + self._short_str("en_US"))
+        self._method(
+            0,
+            10,
+            11,
+            b"\x00\x00\x00\x00"
+            + self._short_str("PLAIN")
+            + self._long_str(f"\0{user}\0{password}")
+            + self._short_str("en_US"),
+        )
         tune = self._expect(0, 10, 30)
         channel_max, frame_max = struct.unpack(">HI", tune[:6])
         self._method(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, 0))
@@ -220,7 +265,7 @@ class Amqp:
             return None
         if (got_class, got_method) == (10, 50):
             code = struct.unpack(">H", args[:2])[0]
-            text = args[3:3 + args[2]].decode(errors="replace")
+            text = args[3 : 3 + args[2]].decode(errors="replace")
             raise StackError(f"rabbitmq closed the connection: {code} {text}")
         if (got_channel, got_class, got_method) != (channel, class_id, method_id):
             raise StackError(f"rabbitmq: unexpected method {got_class}.{got_method}")
@@ -233,13 +278,17 @@ class Amqp:
 
     def consumers(self, queue: str) -> int | None:
         """Consumers on the queue, None when it does not exist (a passive declare)."""
-        self._method(self.channel, 50, 10, b"\x00\x00" + self._short_str(queue) + b"\x01"
-                     + b"\x00\x00\x00\x00")
+        self._method(
+            self.channel,
+            50,
+            10,
+            b"\x00\x00" + self._short_str(queue) + b"\x01" + b"\x00\x00\x00\x00",
+        )
         args = self._expect(self.channel, 50, 11)
         if args is None:
             return None
         name_len = args[0]
-        return struct.unpack(">II", args[1 + name_len:9 + name_len])[1]
+        return struct.unpack(">II", args[1 + name_len : 9 + name_len])[1]
 
     def delete(self, queue: str) -> None:
         self._method(self.channel, 50, 40, b"\x00\x00" + self._short_str(queue) + b"\x00")
@@ -247,8 +296,12 @@ class Amqp:
 
     def close(self) -> None:
         try:
-            self._method(0, 10, 50, struct.pack(">H", 200) + self._short_str("bye")
-                         + struct.pack(">HH", 0, 0))
+            self._method(
+                0,
+                10,
+                50,
+                struct.pack(">H", 200) + self._short_str("bye") + struct.pack(">HH", 0, 0),
+            )
             self._expect(0, 10, 51)
         except (OSError, StackError):
             pass
@@ -270,11 +323,16 @@ def queue_names(env: dict[str, str]) -> list[str]:
     names += [f"{request}.retry.{delay_label(d)}" for d in delays if d]
     # Whatever else the broker holds under the request queue's name (a differently written delay).
     if shutil.which("rabbitmqctl"):
-        listed = subprocess.run(["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
-                                capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(
+            ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if listed.returncode == 0:
-            names += [n.strip() for n in listed.stdout.splitlines()
-                      if n.strip().startswith(request + ".")]
+            names += [
+                n.strip() for n in listed.stdout.splitlines() if n.strip().startswith(request + ".")
+            ]
     return list(dict.fromkeys(names))
 
 
@@ -287,6 +345,7 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 # --------------------------------------------------------------------------- processes
+
 
 class Proc:
     """One started process, leader of its own process group (so its children die with it)."""
@@ -312,10 +371,8 @@ class Proc:
             return False
 
     def send(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = STOP_SECONDS) -> None:
         stop_all([self], sig, grace)
@@ -340,8 +397,15 @@ def stop_all(procs: list[Proc], sig: int = signal.SIGTERM, grace: float = STOP_S
 class Stack:
     """A set of the app's processes with their own database, Redis prefix, queues and ports."""
 
-    def __init__(self, name: str, components=None, workers: int = 1, env: dict | None = None,
-                 frontend: str = "built", dev: bool = False):
+    def __init__(
+        self,
+        name: str,
+        components=None,
+        workers: int = 1,
+        env: dict | None = None,
+        frontend: str = "built",
+        dev: bool = False,
+    ):
         if not name or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789_-" for c in name):
             raise StackError(f"stack name {name!r}: use lower-case letters, digits, - and _")
         self.name, self.dev, self.frontend_mode = name, dev, frontend
@@ -373,10 +437,12 @@ class Stack:
                 return f"http://127.0.0.1:{self.ports[component]}"
         return ""
 
-    def up(self) -> "Stack":
+    def up(self) -> Stack:
         if self.state_file.exists() and not self.dev:
-            raise StackError(f"stack {self.name!r} is already up ({self.state_file}); "
-                             f"run: python3 scripts/stack.py down --name {self.name}")
+            raise StackError(
+                f"stack {self.name!r} is already up ({self.state_file}); "
+                f"run: python3 scripts/stack.py down --name {self.name}"
+            )
         self._check_installed()
         self.dir.mkdir(parents=True, exist_ok=True)
         for component in self.components:
@@ -450,23 +516,26 @@ class Stack:
     def log(self, component: str) -> str:
         return Path(self.logs[component]).read_text(errors="replace")
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.up()
 
     def __exit__(self, *exc) -> None:
         self.down()
 
     @classmethod
-    def load(cls, name: str) -> "Stack":
+    def load(cls, name: str) -> Stack:
         """The stack `up` left running, from its `.stack/NAME.json`."""
         state_file = STATE_DIR / f"{name}.json"
         try:
             state = json.loads(state_file.read_text())
         except FileNotFoundError:
             raise StackError(f"no stack named {name!r} is up (no {state_file})") from None
-        stack = cls(name, components=list(state["pids"]) or list(COMPONENTS),
-                    workers=len(state["pids"].get("worker", [])) or 1,
-                    frontend=state.get("frontend", "built"))
+        stack = cls(
+            name,
+            components=list(state["pids"]) or list(COMPONENTS),
+            workers=len(state["pids"].get("worker", [])) or 1,
+            frontend=state.get("frontend", "built"),
+        )
         stack.ports, stack.env, stack.logs = state["ports"], state["env"], state["logs"]
         stack.database = state.get("database", "")
         stack.procs = {c: [Proc(c, pid) for pid in pids] for c, pids in state["pids"].items()}
@@ -481,8 +550,11 @@ class Stack:
             "standin": WORKER_DIR / ".venv" / "bin" / "python",
             "frontend": FRONTEND_DIR / "node_modules" / ".bin" / "vite",
         }
-        missing = [str(path.relative_to(ROOT)) for c, path in needs.items()
-                   if c in self.components and not path.exists()]
+        missing = [
+            str(path.relative_to(ROOT))
+            for c, path in needs.items()
+            if c in self.components and not path.exists()
+        ]
         if "nginx" in self.components and not shutil.which("nginx"):
             missing.append("nginx (apt-get install nginx)")
         if missing:
@@ -497,7 +569,6 @@ class Stack:
                 raise StackError(f"dev port(s) in use: {', '.join(busy)} (another `make dev`?)")
             self.database = "chat_dev"
             prefix, request, response = "chat:", DEFAULT_REQUEST_QUEUE, DEFAULT_RESPONSE_QUEUE
-            secret = self._dev_secret()
         else:
             self.ports = {c: free_port() for c in self.components if c in DEV_PORTS}
             tag = secrets.token_hex(4)
@@ -505,38 +576,41 @@ class Stack:
             prefix = f"{self.name}:{tag}:"
             request = f"{DEFAULT_REQUEST_QUEUE}.{self.name}.{tag}"
             response = f"{DEFAULT_RESPONSE_QUEUE}.{self.name}.{tag}"
-            secret = secrets.token_urlsafe(32)
         isolating = {
             "DATABASE_URL": f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.database}",
             "REDIS_KEY_PREFIX": prefix,
             "REQUEST_QUEUE": request,
             "RESPONSE_QUEUE": response,
         }
-        settings = {**isolating, "REDIS_URL": REDIS_URL, "RABBITMQ_URL": RABBITMQ_URL,
-                    "SECRET_KEY": secret}
-        public = [f"http://{host}:{self.ports[c]}" for c in ("nginx", "frontend")
-                  if c in self.ports for host in ("127.0.0.1", "localhost")]
+        settings = {
+            **isolating,
+            "REDIS_URL": REDIS_URL,
+            "RABBITMQ_URL": RABBITMQ_URL,
+            "SECRET_KEY": secrets.token_urlsafe(32),
+        }
+        public = [
+            f"http://{host}:{self.ports[c]}"
+            for c in ("nginx", "frontend")
+            if c in self.ports
+            for host in ("127.0.0.1", "localhost")
+        ]
         if public:
             settings["CORS_ORIGINS"] = ",".join(public)
         # The caller's own settings win over these defaults, except for what isolates this
         # stack from the others; explicit `env=` wins over everything.
-        settings.update({k: v for k, v in os.environ.items()
-                         if k in SETTING_NAMES or k.startswith(SETTING_PREFIXES)})
+        settings.update(
+            {
+                k: v
+                for k, v in os.environ.items()
+                if k in SETTING_NAMES or k.startswith(SETTING_PREFIXES)
+            }
+        )
         settings.update(isolating)
         if "standin" in self.components:
             settings["GEMINI_BASE_URL"] = f"http://127.0.0.1:{self.ports['standin']}"
             settings["GEMINI_API_KEYS"] = settings.get("GEMINI_API_KEYS") or STANDIN_KEYS
         settings.update(self.caller_env)
         self.env = {k: str(v) for k, v in settings.items()}
-
-    def _dev_secret(self) -> str:
-        """`make dev` keeps its SECRET_KEY across restarts so logins survive them."""
-        path = STATE_DIR / "dev-secret-key"
-        if not path.exists():
-            STATE_DIR.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
 
     def _create_database(self) -> None:
         database = urllib.parse.urlsplit(self.env["DATABASE_URL"]).path.lstrip("/")
@@ -550,9 +624,15 @@ class Stack:
         with log.open("a") as out:
             out.write("$ alembic upgrade head\n")
             out.flush()
-            done = subprocess.run([str(BACKEND_DIR / ".venv" / "bin" / "alembic"), "upgrade", "head"],
-                                  cwd=BACKEND_DIR, env=self._child_env(), stdout=out,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=300)
+            done = subprocess.run(
+                [str(BACKEND_DIR / ".venv" / "bin" / "alembic"), "upgrade", "head"],
+                cwd=BACKEND_DIR,
+                env=self._child_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=300,
+            )
         if done.returncode:
             raise StackError(f"migrations failed (alembic upgrade head), {log}:\n{tail(log)}")
 
@@ -568,9 +648,15 @@ class Stack:
             with log.open("a") as out:
                 out.write("$ npm run build\n")
                 out.flush()
-                done = subprocess.run(["npm", "run", "build"], cwd=FRONTEND_DIR, stdout=out,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env=self._child_env(), timeout=BUILD_SECONDS)
+                done = subprocess.run(
+                    ["npm", "run", "build"],
+                    cwd=FRONTEND_DIR,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self._child_env(),
+                    timeout=BUILD_SECONDS,
+                )
             if done.returncode:
                 raise StackError(f"front-end build failed (npm run build), {log}:\n{tail(log)}")
 
@@ -597,22 +683,34 @@ class Stack:
     def _command(self, component: str) -> tuple[list[str], Path]:
         port = str(self.ports.get(component, ""))
         if component == "backend":
-            return [".venv/bin/uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", port], \
-                BACKEND_DIR
+            return [
+                ".venv/bin/uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+            ], BACKEND_DIR
         if component == "worker":
             return [".venv/bin/python", "-m", "src.main"], WORKER_DIR
         if component == "standin":
-            return [".venv/bin/python", "-m", "standin", "--host", "127.0.0.1", "--port", port], \
-                WORKER_DIR
+            return [
+                ".venv/bin/python",
+                "-m",
+                "standin",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+            ], WORKER_DIR
         if component == "frontend":
             vite = ["node_modules/.bin/vite"]
             if self.frontend_mode == "built":
                 vite.append("preview")
-            return vite + ["--host", "127.0.0.1", "--port", port, "--strictPort"], FRONTEND_DIR
+            return [*vite, "--host", "127.0.0.1", "--port", port, "--strictPort"], FRONTEND_DIR
         if component == "nginx":
             conf = self._render_nginx()
-            return ["nginx", "-p", str(conf.parent), "-c", str(conf),
-                    "-e", "stderr"], ROOT
+            return ["nginx", "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"], ROOT
         raise StackError(f"unknown component {component!r}")
 
     def _launch(self, component: str, index: int | None = None) -> None:
@@ -627,9 +725,15 @@ class Stack:
         with log_path.open("a") as log:
             log.write(f"$ {' '.join(cmd)}\n")
             log.flush()
-            popen = subprocess.Popen(cmd, cwd=cwd, env=self._child_env(), stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+            popen = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=self._child_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         proc = Proc(component, popen.pid, popen)
         procs = self.procs.setdefault(component, [])
         if index is None:
@@ -646,8 +750,10 @@ class Stack:
             if self._ready(component):
                 return
             time.sleep(0.2)
-        raise StackError(f"{component} not ready after {READY_SECONDS[component]} s "
-                         f"({self._ready_detail(component)}), {log}:\n{tail(log)}")
+        raise StackError(
+            f"{component} not ready after {READY_SECONDS[component]} s "
+            f"({self._ready_detail(component)}), {log}:\n{tail(log)}"
+        )
 
     def _ready(self, component: str) -> bool:
         port = self.ports.get(component)
@@ -679,44 +785,19 @@ class Stack:
     def _ready_detail(self, component: str) -> str:
         port = self.ports.get(component)
         if component == "worker":
-            return f"waiting for {len(self.pids('worker'))} consumer(s) on {self.env['REQUEST_QUEUE']}"
+            return (
+                f"waiting for {len(self.pids('worker'))} consumer(s) on {self.env['REQUEST_QUEUE']}"
+            )
         path = "/api/health" if component == "backend" else "/"
         return f"GET http://127.0.0.1:{port}{path} answered {http_status(port, path)}"
 
     def _render_nginx(self) -> Path:
-        """The shared template inside a small main config whose files all live in .stack/NAME/."""
-        home = self.dir / "nginx"
-        home.mkdir(parents=True, exist_ok=True)
-        site = render_template(NGINX_TEMPLATE.read_text(), {
-            "NGINX_LISTEN": f"127.0.0.1:{self.ports['nginx']}",
-            "BACKEND_UPSTREAM": f"127.0.0.1:{self.ports.get('backend') or free_port()}",
-            "FRONTEND_UPSTREAM": f"127.0.0.1:{self.ports.get('frontend') or free_port()}",
-        })
-        (home / "default.conf").write_text(site)
-        mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
-        temp = "\n".join(f"    {kind}_temp_path {home / (kind + '_temp')};"
-                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        main = f"""# Written by scripts/stack.py for stack {self.name}; the site is nginx/default.conf.template.
-daemon off;
-worker_processes 1;
-pid {home / 'nginx.pid'};
-error_log stderr warn;
-events {{
-    worker_connections 1024;
-}}
-http {{
-    {mime}
-    default_type application/octet-stream;
-    access_log {home / 'access.log'};
-{temp}
-    sendfile on;
-    keepalive_timeout 65;
-    include {home / 'default.conf'};
-}}
-"""
-        conf = home / "nginx.conf"
-        conf.write_text(main)
-        return conf
+        return write_nginx_config(
+            self.dir / "nginx",
+            listen=f"127.0.0.1:{self.ports['nginx']}",
+            backend=f"127.0.0.1:{self.ports.get('backend') or free_port()}",
+            frontend=f"127.0.0.1:{self.ports.get('frontend') or free_port()}",
+        )
 
     # ----------------------------------------------------------------- teardown, state
 
@@ -769,6 +850,46 @@ http {{
         return json.loads(self.state_file.read_text())
 
 
+def write_nginx_config(home: Path, listen: str, backend: str, frontend: str) -> Path:
+    """The shared site template inside a small main config whose files all live in `home`;
+    returns the main config, to run as `nginx -p HOME -c CONF -e stderr`."""
+    home.mkdir(parents=True, exist_ok=True)
+    site = render_template(
+        NGINX_TEMPLATE.read_text(),
+        {
+            "NGINX_LISTEN": listen,
+            "BACKEND_UPSTREAM": backend,
+            "FRONTEND_UPSTREAM": frontend,
+        },
+    )
+    (home / "default.conf").write_text(site)
+    mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {home / (kind + '_temp')};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = home / "nginx.conf"
+    conf.write_text(f"""# Written by scripts/stack.py; the site is nginx/default.conf.template.
+daemon off;
+worker_processes 1;
+pid {home / "nginx.pid"};
+error_log stderr warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    {mime}
+    default_type application/octet-stream;
+    access_log {home / "access.log"};
+{temp}
+    sendfile on;
+    keepalive_timeout 65;
+    include {home / "default.conf"};
+}}
+""")
+    return conf
+
+
 def render_template(text: str, values: dict[str, str]) -> str:
     """envsubst for just these names, as the nginx image does; nginx's own $vars stay."""
     for key, value in values.items():
@@ -777,6 +898,7 @@ def render_template(text: str, values: dict[str, str]) -> str:
 
 
 # --------------------------------------------------------------------------- CLI
+
 
 def run_dev(frontend: str) -> int:
     stack = Stack("dev", frontend=frontend, dev=True)
@@ -788,15 +910,19 @@ def run_dev(frontend: str) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if "standin" in stack.components:
-        print("dev: GEMINI_API_KEYS is not set, so replies come from the OFFLINE Gemini stand-in "
-              "(gemini-client/standin), not from Google. Set GEMINI_API_KEYS for real answers.")
+        print(
+            "dev: GEMINI_API_KEYS is not set, so replies come from the OFFLINE Gemini stand-in "
+            "(gemini-client/standin), not from Google. Set GEMINI_API_KEYS for real answers."
+        )
     try:
         stack.up()
     except StackError as exc:
         print(f"dev: {exc}", file=sys.stderr)
         return 1
-    print(f"dev: the app is at http://localhost:{stack.ports['nginx']}  "
-          f"(API docs: /api/docs; logs in .stack/dev/; Ctrl-C stops everything)")
+    print(
+        f"dev: the app is at http://localhost:{stack.ports['nginx']}  "
+        f"(API docs: /api/docs; logs in .stack/dev/; Ctrl-C stops everything)"
+    )
     offsets = {c: Path(p).stat().st_size for c, p in stack.logs.items()}
     code = 0
     while not stopping:
@@ -836,11 +962,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             components = args.components.split(",") if args.components else None
-            stack = Stack(args.name, components=components, workers=args.workers,
-                          frontend=args.frontend)
+            stack = Stack(
+                args.name, components=components, workers=args.workers, frontend=args.frontend
+            )
             if "standin" in stack.components and not os.environ.get("GEMINI_API_KEYS"):
-                print("stack: replies come from the OFFLINE Gemini stand-in, not from Google.",
-                      file=sys.stderr)
+                print(
+                    "stack: replies come from the OFFLINE Gemini stand-in, not from Google.",
+                    file=sys.stderr,
+                )
             stack.up()
             print(json.dumps(stack.state(), indent=2))
         else:
