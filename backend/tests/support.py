@@ -49,10 +49,11 @@ class RunNames:
     """Names that isolate this test run from every other one on the machine."""
 
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    shared_database: str | None = None  # another run's database, for a second set of queues
 
     @property
     def database(self) -> str:
-        return f"backend_test_{self.tag}"
+        return self.shared_database or f"backend_test_{self.tag}"
 
     @property
     def prefix(self) -> str:

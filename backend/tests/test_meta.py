@@ -1,0 +1,98 @@
+"""Health, models, config and the admin view of the key pool."""
+
+import time
+
+import httpx
+
+from tests.support import Api, RunNames, Server, WorkerRole
+
+
+def test_health_reports_each_dependency(server: Server) -> None:
+    answer = httpx.get(server.url + "/api/health")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "healthy"
+    assert body["checks"] == {"database": "ok", "redis": "ok", "rabbitmq": "ok"}
+    assert body["timestamp"].endswith("Z") or "+00:00" in body["timestamp"]
+
+
+def test_models_and_config(alice: Api, anon: Api) -> None:
+    models = alice.get("/models").json()
+    assert models == {
+        "default": "gemini-2.5-flash",
+        "models": ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"],
+    }
+    assert anon.get("/config").json() == {"allow_registration": True, "max_message_chars": 500}
+
+
+def test_openapi_is_served(anon: Api) -> None:
+    spec = anon.get("/openapi.json").json()
+    assert "/api/chats/{chat_id}/messages" in spec["paths"]
+    assert anon.get("/docs").status_code == 200
+
+
+def test_admin_sees_key_states_from_the_workers_redis_keys(
+    admin: Api, alice: Api, worker: WorkerRole, run: RunNames
+) -> None:
+    r, p = worker.redis, run.prefix
+    now = time.time()
+    r.hset(
+        p + "keys:index", mapping={"aaaa1111": "…abcd", "bbbb2222": "…efgh", "cccc3333": "…ijkl"}
+    )
+    r.hset(
+        p + "keys:aaaa1111",
+        mapping={"disabled": "0", "cooldown_until": "0", "failures": "0", "requests_total": "7"},
+    )
+    r.hset(
+        p + "keys:bbbb2222",
+        mapping={
+            "disabled": "0",
+            "cooldown_until": str(now + 45),
+            "failures": "2",
+            "requests_total": "3",
+            "last_error": "429 RESOURCE_EXHAUSTED",
+        },
+    )
+    r.hset(
+        p + "keys:cccc3333",
+        mapping={
+            "disabled": "1",
+            "cooldown_until": "0",
+            "failures": "1",
+            "requests_total": "1",
+            "last_error": "API_KEY_INVALID",
+        },
+    )
+    now_ms = int(now * 1000)
+    r.zadd(
+        p + "keys:aaaa1111:window", {"a": now_ms - 1000, "b": now_ms - 2000, "old": now_ms - 61_000}
+    )
+
+    keys = admin.get("/admin/keys")
+    assert keys.status_code == 200
+    by_id = {k["id"]: k for k in keys.json()}
+    assert set(by_id) == {"aaaa1111", "bbbb2222", "cccc3333"}
+    a, b, c = by_id["aaaa1111"], by_id["bbbb2222"], by_id["cccc3333"]
+    assert (a["label"], a["state"], a["used_last_minute"], a["requests_total"]) == (
+        "…abcd",
+        "active",
+        2,
+        7,
+    )
+    assert a["cooldown_until"] is None
+    assert (b["state"], b["failures"], b["last_error"]) == ("cooling", 2, "429 RESOURCE_EXHAUSTED")
+    assert b["cooldown_until"] is not None
+    assert (c["state"], c["last_error"]) == ("disabled", "API_KEY_INVALID")
+    assert set(a) == {
+        "id",
+        "label",
+        "state",
+        "used_last_minute",
+        "cooldown_until",
+        "failures",
+        "requests_total",
+        "last_error",
+    }
+
+    forbidden = alice.get("/admin/keys")
+    assert forbidden.status_code == 403
