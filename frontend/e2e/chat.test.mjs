@@ -1,0 +1,299 @@
+// The browser suite: one person's whole journey through the real stack, a second person who
+// must not see it, and screenshots of the main screens. Run: node --test e2e/ (make test-e2e).
+import assert from 'node:assert/strict'
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { launchBrowser, ROOT, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
+
+const PASSWORD = 'correct horse battery staple'
+const DESKTOP = { width: 1280, height: 800 }
+const PHONE = { width: 390, height: 844 }
+const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
+
+let stack
+let browser
+let context
+let page
+let url
+let firstChatId
+const problems = []
+
+function watch(p) {
+  p.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
+  p.on('dialog', (dialog) => {
+    problems.push(`dialog opened: ${dialog.message()}`)
+    void dialog.dismiss()
+  })
+  p.on('console', (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) problems.push(`CSP: ${msg.text()}`)
+  })
+  return p
+}
+
+const composer = (p = page) => p.locator('[data-test=composer]')
+const lastReply = (p = page) => p.locator('[data-test=message-assistant]').last()
+const statusOf = (reply) => reply.getAttribute('data-status')
+const textOf = async (reply) => {
+  const text = reply.locator('[data-test=message-text]')
+  return (await text.count()) ? squash(await text.innerText()) : ''
+}
+const chatIdOf = (p = page) => new URL(p.url()).pathname.match(/^\/c\/([0-9a-f-]+)$/)?.[1]
+
+async function storedMessages(chatId, p = page) {
+  return p.evaluate(async (id) => {
+    const response = await fetch(`/api/chats/${id}/messages`)
+    return { status: response.status, body: await response.json() }
+  }, chatId)
+}
+
+async function send(text, p = page) {
+  await composer(p).fill(text)
+  await composer(p).press('Enter')
+}
+
+/**
+ * Waits for the last reply to reach `status` and to show what PostgreSQL stored (as plain
+ * text: `sameText` off for replies whose Markdown adds text, such as a code block's header).
+ */
+async function settledReply(status, { sameText = true, timeoutMs = 30_000 } = {}) {
+  const reply = lastReply()
+  await waitUntil(async () => (await statusOf(reply)) === status, `the reply to be ${status}`, timeoutMs)
+  const chatId = chatIdOf()
+  return waitUntil(async () => {
+    const stored = (await storedMessages(chatId)).body.at(-1)
+    const shown = await textOf(reply)
+    return stored.status === status && (!sameText || squash(stored.content) === shown) && { stored, shown }
+  }, `the shown ${status} reply to equal the stored one`)
+}
+
+async function signUp(p, email) {
+  await p.goto(`${url}/signup`)
+  await p.fill('input[name=email]', email)
+  await p.fill('input[name=password]', PASSWORD)
+  await p.click('button[type=submit]')
+  await p.waitForURL(`${url}/`)
+}
+
+before(async () => {
+  // Slow enough to reload mid-reply and to press Stop: 40 chunks, 150 ms apart.
+  stack = await stackUp({ STANDIN_CHUNKS: '40', STANDIN_CHUNK_MS: '150', STANDIN_FIRST_CHUNK_MS: '300' })
+  url = stack.url
+  browser = await launchBrowser()
+  context = await browser.newContext({ viewport: DESKTOP })
+  page = watch(await context.newPage())
+})
+
+after(async () => {
+  await browser?.close()
+  if (stack) await stackDown(stack.name)
+})
+
+describe('one person, start to finish', () => {
+  test('sign up, and the session survives a reload', async () => {
+    await signUp(page, 'ada@example.com')
+    await page.reload()
+    await composer().waitFor()
+    assert.equal(new URL(page.url()).pathname, '/')
+    assert.match(await page.locator('.who .email').innerText(), /ada@example.com/)
+    assert.ok(await page.locator('[data-test=empty-chat]').isVisible(), 'the new-chat page greets')
+  })
+
+  test('the reply streams in piece by piece and is saved', async () => {
+    await send('Hello there')
+    await page.waitForURL(/\/c\/[0-9a-f-]+$/)
+    firstChatId = chatIdOf()
+    assert.equal(await page.locator('[data-test=message-user]').last().innerText(), 'Hello there')
+    assert.equal((await composer().inputValue()), '', 'the composer is emptied once sent')
+
+    const reply = lastReply()
+    const lengths = new Set()
+    await waitUntil(async () => {
+      const status = await statusOf(reply)
+      if (status === 'streaming') lengths.add((await textOf(reply)).length)
+      return status === 'completed'
+    }, 'the reply to complete', 30_000, 40)
+    assert.ok(lengths.size >= 5, `text grew in steps while streaming (saw ${lengths.size} lengths)`)
+
+    const { stored } = await settledReply('completed')
+    assert.match(stored.content, /^Echo: Hello there\n/)
+    assert.ok(await page.locator('[data-test=regenerate]').isVisible(), 'the last reply offers Regenerate')
+    // The sidebar names the chat after its first message.
+    assert.equal(await page.locator('[data-test=chat-item]').first().innerText(), 'Hello there')
+  })
+
+  test('a reload mid-reply shows the text so far and carries on', async () => {
+    await send('Tell me more')
+    const reply = lastReply()
+    const before = await waitUntil(async () => {
+      const text = await textOf(reply)
+      return (await statusOf(reply)) === 'streaming' && text.length > 30 && text
+    }, 'the reply to be well under way')
+    await page.reload()
+
+    const resumed = lastReply()
+    const seen = await waitUntil(async () => {
+      const text = await textOf(resumed)
+      return (await statusOf(resumed)) === 'streaming' && text.length >= before.length && text
+    }, 'the reply to show again, still streaming, after the reload')
+    assert.ok(seen.startsWith(before), 'no gap: the text after the reload begins with what was there')
+
+    const { stored } = await settledReply('completed')
+    assert.match(stored.content, /^Echo: Tell me more\n/)
+    assert.equal(stored.content.split('Echo: ').length, 2, 'no duplicated text')
+  })
+
+  test('Stop cancels the reply, Retry writes it again', async () => {
+    await send('Count to ten')
+    const reply = lastReply()
+    await waitUntil(async () => (await statusOf(reply)) === 'streaming' && (await textOf(reply)).length > 10, 'streaming text')
+    assert.equal(await page.locator('[data-test=composer-reason]').innerText(), 'Wait for the reply to finish, or stop it.')
+    await page.click('[data-test=stop]')
+
+    const { stored: cancelled } = await settledReply('cancelled')
+    assert.match(cancelled.content, /^Echo: Count to ten/)
+    assert.match(await reply.locator('[data-test=reply-status]').innerText(), /Cancelled/)
+    assert.ok(await page.locator('[data-test=send]').isVisible(), 'the composer can send again')
+
+    await reply.locator('[data-test=retry]').click()
+    await waitUntil(async () => ['pending', 'streaming'].includes(await statusOf(lastReply())), 'the retry to start')
+    const { stored: redone } = await settledReply('completed')
+    assert.ok(redone.content.length > cancelled.content.length, 'the retried reply is complete')
+    assert.match(redone.content, /^Echo: Count to ten\n/)
+  })
+
+  test('rename inline, and the name sticks', async () => {
+    const item = page.locator('[data-test=chat-item].active')
+    await item.locator('[data-test=rename]').click()
+    const input = page.locator('[data-test=rename-input]')
+    await input.fill('Renamed chat')
+    await input.press('Enter')
+    await waitUntil(async () => (await page.locator('[data-test=chat-title]').innerText()) === 'Renamed chat', 'the new title')
+    await page.reload()
+    await waitUntil(async () => (await page.locator('[data-test=chat-item].active').innerText()) === 'Renamed chat', 'the title after a reload')
+  })
+
+  test('an XSS payload stays inert', async () => {
+    await page.click('[data-test=new-chat]')
+    await page.waitForURL(`${url}/`)
+    const payload = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> [x](javascript:window.__xss=3)'
+    await send(payload)
+    await page.waitForURL(/\/c\/[0-9a-f-]+$/)
+    const { stored } = await settledReply('completed')
+    assert.ok(stored.content.includes('onerror'), 'the stand-in echoed the payload back')
+
+    assert.equal(await page.locator('[data-test=message-user]').last().innerText(), payload)
+    const messages = page.locator('.messages')
+    assert.equal(await messages.locator('img, script, iframe, [onerror]').count(), 0)
+    assert.equal(await messages.locator('a[href^="javascript"]').count(), 0)
+    assert.equal(await page.evaluate(() => window.__xss), undefined)
+  })
+
+  test('back and forward move between the chats in the URL', async () => {
+    const secondChatId = chatIdOf()
+    await page.goBack()
+    await page.waitForURL(`${url}/`)
+    await page.goBack()
+    await page.waitForURL(`${url}/c/${firstChatId}`)
+    await waitUntil(async () => (await page.locator('[data-test=message-user]').first().innerText()) === 'Hello there', 'the first chat')
+    await page.goForward()
+    await page.goForward()
+    await page.waitForURL(`${url}/c/${secondChatId}`)
+    await waitUntil(async () => (await page.locator('[data-test=message-user]').count()) === 1, 'the second chat')
+  })
+
+  test('the admin page shows the key pool, and no key', async () => {
+    await page.click('[data-test=admin-link]')
+    await page.waitForURL(`${url}/admin`)
+    const rows = page.locator('[data-test=key-row]')
+    await waitUntil(async () => (await rows.count()) === 3, 'three keys')
+    const states = await rows.locator('.badge').allInnerTexts()
+    assert.ok(states.every((s) => ['active', 'cooling', 'disabled'].includes(s)), states.join())
+    const requests = await rows.locator('td.num:nth-of-type(6)').allInnerTexts()
+    assert.ok(requests.map(Number).reduce((a, b) => a + b, 0) >= 5, `requests counted: ${requests}`)
+    assert.ok(!(await page.content()).includes('standin-key-'), 'no key text on the page')
+  })
+
+  test('screenshots of the main screens', async () => {
+    await page.click('[data-test=new-chat]')
+    await send('Show me a tiny Python function, please:\n\n```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```')
+    await page.waitForURL(/\/c\/[0-9a-f-]+$/)
+    await settledReply('completed', { sameText: false })
+    const chatPath = new URL(page.url()).pathname
+    const storageState = await context.storageState()
+    await mkdir(SHOTS, { recursive: true })
+
+    for (const colorScheme of ['light', 'dark']) {
+      for (const [device, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+        const shotContext = await browser.newContext({ viewport, colorScheme, storageState, deviceScaleFactor: 1 })
+        const p = watch(await shotContext.newPage())
+        const shot = (name) => p.screenshot({ path: `${SHOTS}/${device}-${colorScheme}-${name}.png` })
+        await p.goto(`${url}${chatPath}`)
+        await waitUntil(async () => (await statusOf(lastReply(p))) === 'completed', 'the chat to load')
+        await p.locator('.code-block').first().waitFor()
+        await shot('chat')
+        if (device === 'phone') {
+          await p.click('[aria-label="Open the chat list"]')
+          await p.waitForTimeout(300) // the drawer's slide-in transition, 200 ms
+          await shot('sidebar')
+        } else {
+          await p.goto(`${url}/`)
+          await p.locator('[data-test=empty-chat]').waitFor()
+          await shot('new-chat')
+          await p.goto(`${url}/admin`)
+          await p.locator('[data-test=key-row]').first().waitFor()
+          await shot('admin')
+        }
+        await shotContext.close()
+        const guest = await browser.newContext({ viewport, colorScheme })
+        const g = watch(await guest.newPage())
+        await g.goto(`${url}/signin`)
+        await g.locator('input[name=email]').waitFor()
+        await g.screenshot({ path: `${SHOTS}/${device}-${colorScheme}-signin.png` })
+        await guest.close()
+      }
+    }
+  })
+
+  test('delete asks first, then removes the chat', async () => {
+    const item = page.locator('[data-test=chat-item].active')
+    const title = await item.innerText()
+    const before = await page.locator('[data-test=chat-item]').count()
+    await item.locator('[data-test=delete]').click()
+    await page.locator('[role=alertdialog]').waitFor()
+    await page.keyboard.press('Escape')
+    assert.equal(await page.locator('[data-test=chat-item]').count(), before, 'Escape keeps it')
+
+    await item.locator('[data-test=delete]').click()
+    await page.click('[data-test=confirm]')
+    await page.waitForURL(`${url}/`)
+    await waitUntil(async () => (await page.locator('[data-test=chat-item]').count()) === before - 1, 'the chat to go')
+    assert.ok(!(await page.locator('[data-test=chat-item]').allInnerTexts()).includes(title))
+  })
+
+  test('a second person sees none of it', async () => {
+    const other = await browser.newContext({ viewport: DESKTOP })
+    const p = watch(await other.newPage())
+    await signUp(p, 'bob@example.com')
+    await p.locator('.chat-list').getByText('No chats yet').waitFor()
+    assert.equal(await p.locator('[data-test=admin-link]').count(), 0, 'only the first user is admin')
+    assert.equal((await storedMessages(firstChatId, p)).status, 404)
+    await p.goto(`${url}/c/${firstChatId}`)
+    await p.locator('[data-test=chat-missing]').waitFor()
+    await p.goto(`${url}/admin`)
+    await p.waitForURL(`${url}/`)
+    await other.close()
+  })
+
+  test('sign out, and the chats are closed to the signed-out browser', async () => {
+    await page.click('[data-test=sign-out]')
+    await page.waitForURL(/\/signin/)
+    await page.goto(`${url}/c/${firstChatId}`)
+    await page.waitForURL(/\/signin\?next=/)
+    assert.equal((await storedMessages(firstChatId)).status, 401)
+  })
+
+  test('nothing ran that should not have', () => {
+    assert.deepEqual(problems, [])
+  })
+})
