@@ -1,0 +1,59 @@
+"""The three images: hadolint clean, multi-stage, non-root, locked installs, a HEALTHCHECK, a
+.dockerignore, and every file they COPY exists in their build context."""
+
+import re
+import subprocess
+import unittest
+
+from support import ROOT, TOOLS_BIN
+
+IMAGES = {
+    "backend": {"lock": "uv sync --frozen"},
+    "gemini-client": {"lock": "uv sync --frozen"},
+    "frontend": {"lock": "npm ci"},
+}
+
+
+class Dockerfiles(unittest.TestCase):
+    def test_hadolint_passes(self):
+        hadolint = TOOLS_BIN / "hadolint"
+        self.assertTrue(hadolint.exists(), "hadolint missing: run `make test-deploy`")
+        for context in IMAGES:
+            done = subprocess.run(
+                [str(hadolint), "--no-color", str(ROOT / context / "Dockerfile")],
+                capture_output=True,
+                text=True,
+            )
+            self.assertEqual(
+                done.returncode, 0, f"{context}/Dockerfile:\n{done.stdout}{done.stderr}"
+            )
+
+    def test_structure(self):
+        for context, expect in IMAGES.items():
+            text = (ROOT / context / "Dockerfile").read_text()
+            stages = re.split(r"(?m)^FROM ", text)[1:]
+            self.assertGreaterEqual(len(stages), 2, f"{context}: not multi-stage")
+            final = stages[-1]
+            user = re.findall(r"(?m)^USER (\S+)", final)
+            self.assertTrue(user and not user[-1].startswith(("root", "0")), f"{context}: root")
+            self.assertRegex(final, r"(?m)^HEALTHCHECK ", context)
+            self.assertIn(expect["lock"], text, f"{context}: not installed from its lock file")
+
+    def test_copied_files_exist_and_dockerignore_keeps_local_junk_out(self):
+        for context in IMAGES:
+            base = ROOT / context
+            ignore = (base / ".dockerignore").read_text()
+            python = (base / "pyproject.toml").exists()
+            for junk in (".venv", "node_modules", "__pycache__"):
+                if (base / junk).exists() or (python and junk == "__pycache__"):
+                    self.assertIn(junk, ignore, f"{context}/.dockerignore misses {junk}")
+            text = (base / "Dockerfile").read_text()
+            for line in re.findall(r"(?m)^COPY (?!--from)(.*)$", text):
+                sources = line.split()[:-1]
+                for source in sources:
+                    if source != ".":
+                        self.assertTrue((base / source).exists(), f"{context}: COPY {source}")
+
+
+if __name__ == "__main__":
+    unittest.main()
