@@ -940,6 +940,7 @@ def run_dev(frontend: str) -> int:
             break
         time.sleep(0.3)
     stack.down()
+    print("dev: stopped everything (the chat_dev database and its data stay)")
     return code
 
 
