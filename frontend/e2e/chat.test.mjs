@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
+import { launchBrowser, ROOT, squash, stackDown, stackUp, standinDials, waitUntil } from './harness.mjs'
 
 const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
@@ -122,7 +122,10 @@ describe('one person, start to finish', () => {
     assert.equal(await page.locator('[data-test=chat-item]').first().innerText(), 'Hello there')
   })
 
-  test('a reload mid-reply shows the text so far and carries on', async () => {
+  test('a reload mid-reply shows the text so far and carries on', async (t) => {
+    // Slower still, so the reply is certainly unfinished when the reloaded page is back.
+    await standinDials(stack, { chunk_ms: 300 })
+    t.after(() => standinDials(stack, { chunk_ms: 150 }))
     await send('Tell me more')
     const reply = lastReply()
     const before = await waitUntil(async () => {
@@ -132,10 +135,15 @@ describe('one person, start to finish', () => {
     await page.reload()
 
     const resumed = lastReply()
+    let last = ''
     const seen = await waitUntil(async () => {
       const text = await textOf(resumed)
-      return (await statusOf(resumed)) === 'streaming' && text.length >= before.length && text
-    }, 'the reply to show again, still streaming, after the reload')
+      const status = await statusOf(resumed)
+      last = `${status}, ${text.length} characters`
+      return status === 'streaming' && text.length >= before.length && text
+    }, 'the reply to show again, still streaming, after the reload').catch((err) => {
+      throw new Error(`${err.message}; last seen: ${last}; before the reload: ${before.length} characters`)
+    })
     assert.ok(seen.startsWith(before), 'no gap: the text after the reload begins with what was there')
 
     const { stored } = await settledReply('completed')

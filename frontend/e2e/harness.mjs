@@ -48,6 +48,16 @@ export async function stackDown(name) {
   })
 }
 
+/** Changes the offline Gemini stand-in's dials at run time (gemini-client/standin). */
+export async function standinDials(stack, changes) {
+  const response = await fetch(`http://127.0.0.1:${stack.state.ports.standin}/_standin/config`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(changes),
+  })
+  if (!response.ok) throw new Error(`stand-in config ${response.status}: ${await response.text()}`)
+}
+
 /** Debian's Chromium; playwright gives it a fresh temporary profile, and each context its own cookies. */
 export function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
