@@ -2,16 +2,15 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.support import (
-    REDIS_URL,
     Api,
     RunNames,
     Server,
     WorkerRole,
     alembic,
     create_database,
+    delete_redis_keys,
     drop_database,
     register,
 )
@@ -33,11 +32,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunNames]:
         yield test_run
     finally:
         drop_database(test_run.database)
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=test_run.prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_redis_keys(test_run.prefix)
 
 
 @pytest.fixture(scope="session")

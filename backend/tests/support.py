@@ -49,11 +49,10 @@ class RunNames:
     """Names that isolate this test run from every other one on the machine."""
 
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
-    shared_database: str | None = None  # another run's database, for a second set of queues
 
     @property
     def database(self) -> str:
-        return self.shared_database or f"backend_test_{self.tag}"
+        return f"backend_test_{self.tag}"
 
     @property
     def prefix(self) -> str:
@@ -99,6 +98,14 @@ def create_database(name: str) -> None:
 def drop_database(name: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def delete_redis_keys(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def alembic(settings: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -64,7 +64,7 @@ def test_list_rejects_bad_paging(alice: Api) -> None:
         assert answer.status_code == 422, (params, answer.text)
 
 
-def test_get_patch_and_delete(alice: Api, run: RunNames) -> None:
+def test_get_patch_and_delete(alice: Api, run: RunNames, worker: WorkerRole) -> None:
     chat = alice.new_chat(title="Old")
     assert alice.get(f"/chats/{chat['id']}").json() == chat
     patched = alice.patch(f"/chats/{chat['id']}", json={"title": "New", "system_prompt": "Pirate"})
@@ -78,8 +78,10 @@ def test_get_patch_and_delete(alice: Api, run: RunNames) -> None:
     for body in [{"model": "nope"}, {"title": 1}, {"owner": "me"}]:
         assert alice.patch(f"/chats/{chat['id']}", json=body).status_code == 422
 
-    alice.send(chat["id"], "hello")
+    reply = alice.send(chat["id"], "hello")["assistant_message"]
     assert alice.delete(f"/chats/{chat['id']}").status_code == 204
+    # The reply in progress is called off: the worker need not spend a key on it.
+    assert worker.redis.get(f"{run.prefix}cancel:{reply['id']}") == "1"
     assert alice.get(f"/chats/{chat['id']}").status_code == 404
     assert alice.get(f"/chats/{chat['id']}/messages").status_code == 404
     assert alice.delete(f"/chats/{chat['id']}").status_code == 404

@@ -10,7 +10,18 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import Api, RunNames, Server, WorkerRole, register, wait_for
+from tests.support import (
+    Api,
+    RunNames,
+    Server,
+    WorkerRole,
+    alembic,
+    create_database,
+    delete_redis_keys,
+    drop_database,
+    register,
+    wait_for,
+)
 from tests.tcpproxy import TcpProxy
 
 
@@ -26,7 +37,11 @@ class Faulty:
 
 @pytest.fixture(scope="module")
 def faulty(run: RunNames, logs) -> Iterator[Faulty]:
-    names = RunNames(tag=run.tag + "f", shared_database=run.database)
+    # Its own database too: another backend's relay would publish these outbox rows to its queue.
+    names = RunNames(tag=run.tag + "f")
+    create_database(names.database)
+    migrated = alembic(names.env(), "upgrade", "head")
+    assert migrated.returncode == 0, migrated.stderr
     postgres, redis, rabbitmq = (
         TcpProxy("127.0.0.1", 5432),
         TcpProxy("127.0.0.1", 6379),
@@ -51,6 +66,8 @@ def faulty(run: RunNames, logs) -> Iterator[Faulty]:
         with contextlib.suppress(Exception):
             worker.delete_queues()
         worker.close()
+        drop_database(names.database)
+        delete_redis_keys(names.prefix)
 
 
 @pytest.fixture

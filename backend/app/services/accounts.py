@@ -1,6 +1,7 @@
 """Accounts and login sessions. Tokens are random; only their SHA-256 is stored (PostgreSQL)
 and used as the cache key (Redis), so a leaked database or cache holds no usable token."""
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -36,7 +37,8 @@ class AuthUser:
 async def register(db: AsyncSession, c: Container, email: str, password: str) -> User:
     if not c.settings.ALLOW_REGISTRATION:
         raise Forbidden("registration is closed on this server")
-    password_hash = hash_password(password)
+    # Argon2 takes tens of milliseconds of CPU: off the event loop, or every stream stalls.
+    password_hash = await asyncio.to_thread(hash_password, password)
     await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _FIRST_USER_LOCK})
     has_users = (await db.execute(select(User.id).limit(1))).first() is not None
     user = User(email=email, password_hash=password_hash, is_admin=not has_users)
@@ -51,7 +53,8 @@ async def register(db: AsyncSession, c: Container, email: str, password: str) ->
 
 async def login(db: AsyncSession, c: Container, email: str, password: str) -> tuple[str, User]:
     user = (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    stored = user.password_hash if user else None
+    if not await asyncio.to_thread(verify_password, stored, password) or user is None:
         raise Unauthorized("wrong email or password")
     token = new_token()
     expires = datetime.now(UTC) + timedelta(hours=c.settings.SESSION_TTL_HOURS)

@@ -122,8 +122,9 @@ class Broker:
         )
 
     async def ping(self) -> None:
-        """A round trip to the broker (passive declare of the request queue)."""
-        channel = self._publish_channel
-        if channel is None or channel.is_closed or not self.connected:
+        """A round trip to the broker: open and close a channel of its own (a failed check
+        must not close the channel that publishes)."""
+        if self._connection is None or not self.connected:
             raise BrokerUnavailable("not connected")
-        await channel.declare_queue(self._settings.REQUEST_QUEUE, passive=True)
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.close()

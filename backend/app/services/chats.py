@@ -3,17 +3,22 @@
 import base64
 import binascii
 import json
+import logging
 from datetime import datetime
 from uuid import UUID
 
+from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.container import Container
-from app.db.models import Chat
+from app.db.models import OPEN_STATUSES, Chat, Message
 from app.services.errors import Invalid, NotFound
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TITLE = "New chat"
+CANCEL_FLAG_SECONDS = 86400
 
 
 def _check_model(c: Container, model: str) -> str:
@@ -108,8 +113,23 @@ async def update(
 
 
 async def remove(db: AsyncSession, c: Container, user_id: UUID, chat_id: UUID) -> None:
-    result = await db.execute(delete(Chat).where(Chat.id == chat_id, Chat.user_id == user_id))
-    if result.rowcount == 0:
-        raise NotFound("chat not found")
+    await get_owned(db, user_id, chat_id, lock=True)
+    open_replies = (
+        await db.execute(
+            select(Message.id).where(
+                Message.chat_id == chat_id,
+                Message.role == "assistant",
+                Message.status.in_(OPEN_STATUSES),
+            )
+        )
+    ).scalars()
+    open_ids = list(open_replies)
+    await db.execute(delete(Chat).where(Chat.id == chat_id))
     await db.commit()
     await c.events.delete(chat_id)
+    # Nobody will read those replies: let the worker stop instead of spending a key on them.
+    for message_id in open_ids:
+        try:
+            await c.redis.set(c.keys.cancel(message_id), "1", ex=CANCEL_FLAG_SECONDS)
+        except RedisError as error:
+            log.warning("cancel flag for %s not set: %s", message_id, error)

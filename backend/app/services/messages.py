@@ -15,14 +15,13 @@ from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
 from app.services import outbox, ratelimit
-from app.services.chats import DEFAULT_TITLE, get_owned
+from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
 
 log = logging.getLogger(__name__)
 
 HISTORY_MAX_MESSAGES = 1000
-CANCEL_FLAG_SECONDS = 86400
 AUTO_TITLE_CHARS = 60
 REPLY_IN_PROGRESS = "a reply is still being generated in this chat; wait for it or cancel it"
 
