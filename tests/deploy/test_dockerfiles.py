@@ -1,15 +1,18 @@
 """The three images: hadolint clean, multi-stage, non-root, locked installs, a HEALTHCHECK, a
 .dockerignore, and every file they COPY exists in their build context."""
 
+import os
 import re
+import shlex
 import subprocess
+import tempfile
 import unittest
 
 from support import ROOT, TOOLS_BIN
 
 IMAGES = {
-    "backend": {"lock": "uv sync --frozen"},
-    "gemini-client": {"lock": "uv sync --frozen"},
+    "backend": {"lock": "uv sync --frozen", "needs": ["uvicorn", "alembic", "psycopg"]},
+    "gemini-client": {"lock": "uv sync --frozen", "needs": ["google-genai", "aio-pika", "uvicorn"]},
     "frontend": {"lock": "npm ci"},
 }
 
@@ -38,6 +41,27 @@ class Dockerfiles(unittest.TestCase):
             self.assertTrue(user and not user[-1].startswith(("root", "0")), f"{context}: root")
             self.assertRegex(final, r"(?m)^HEALTHCHECK ", context)
             self.assertIn(expect["lock"], text, f"{context}: not installed from its lock file")
+
+    def test_python_images_install_runtime_packages_only_from_the_lock(self):
+        """The image's own `uv sync` line, run here as a dry run against the lock file."""
+        for context, expect in IMAGES.items():
+            if "needs" not in expect:
+                continue
+            text = (ROOT / context / "Dockerfile").read_text()
+            line = re.search(r"(?m)^RUN (uv sync .*)$", text).group(1)
+            with tempfile.TemporaryDirectory() as venv:
+                done = subprocess.run(
+                    [*shlex.split(line), "--dry-run"],
+                    cwd=ROOT / context,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "UV_PROJECT_ENVIRONMENT": venv},
+                )
+            self.assertEqual(done.returncode, 0, f"{context}: {line}\n{done.stderr}")
+            planned = re.findall(r"^ \+ ([A-Za-z0-9_.-]+)==", done.stderr, re.M)
+            for package in expect["needs"]:
+                self.assertIn(package, planned, f"{context}: {package} would not be installed")
+            self.assertNotIn("pytest", planned, f"{context}: dev tools in the image")
 
     def test_copied_files_exist_and_dockerignore_keeps_local_junk_out(self):
         for context in IMAGES:

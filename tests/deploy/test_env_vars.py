@@ -63,7 +63,7 @@ class EnvironmentVariables(unittest.TestCase):
 
     def test_readme_documents_no_setting_that_does_not_exist(self):
         known = set(self.example) | self.read_by_services | standin_dials()
-        table_names = set(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`", self.readme, re.M))
+        table_names = set(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|", self.readme, re.M))
         self.assertEqual(sorted(table_names - known), [], "README tables name unknown settings")
 
     def test_compose_gives_each_service_every_setting_it_reads(self):
