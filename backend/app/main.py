@@ -18,6 +18,7 @@ from app.api.routes import admin, auth, chats, events, messages, meta
 from app.core.config import Settings, get_settings
 from app.core.container import Container
 from app.core.redis_keys import RedisKeys
+from app.core.shutdown import on_stop_signal
 from app.db.session import make_engine, make_sessionmaker
 from app.services.broker import Broker
 from app.services.errors import RateLimited, ServiceError, Unauthorized
@@ -62,6 +63,7 @@ def _container(settings: Settings) -> Container:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     c = _container(app.state.settings)
     app.state.container = c
+    on_stop_signal(c.stopping)
     tasks = [
         asyncio.create_task(c.broker.run(ResponseConsumer(c)), name="broker"),
         asyncio.create_task(relay_forever(c), name="outbox-relay"),
@@ -69,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        c.stopping.set()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -1,6 +1,7 @@
 """The long-lived clients of one backend process, made in the lifespan and kept on app.state."""
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,3 +21,5 @@ class Container:
     keys: RedisKeys
     events: EventLog
     broker: Broker
+    # Set when the process is asked to stop: open event streams end then.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)

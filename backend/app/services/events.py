@@ -1,5 +1,6 @@
 """The per-chat event stream in Redis (docs/CONTRACTS.md, "Event stream")."""
 
+import asyncio
 import json
 import logging
 import re
@@ -109,11 +110,13 @@ class EventLog:
                 return False
             high = f"({page[-1][0]}"
 
-    async def follow(self, chat_id: UUID, after: str, block_ms: int) -> AsyncIterator[Event]:
-        """Entries after `after`, forever; blocks at most block_ms between reads."""
+    async def follow(
+        self, chat_id: UUID, after: str, block_ms: int, stopping: asyncio.Event
+    ) -> AsyncIterator[Event]:
+        """Entries after `after` until `stopping` is set (checked at least every block_ms)."""
         key = self._keys.events(chat_id)
         cursor = after
-        while True:
+        while not stopping.is_set():
             reply = await self._blocking.xread({key: cursor}, block=block_ms, count=200)
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:

@@ -16,7 +16,7 @@ from app.services.events import Event, is_entry_id
 
 router = APIRouter(tags=["events"])
 
-FOLLOW_BLOCK_MS = 10_000
+FOLLOW_BLOCK_MS = 1_000  # also how long a stop signal may wait for an idle stream
 
 
 @dataclass
@@ -68,7 +68,9 @@ async def chat_events(
     for event in start.backlog:
         yield _frame(event)
     try:
-        async for event in c.events.follow(start.chat_id, start.cursor, FOLLOW_BLOCK_MS):
+        async for event in c.events.follow(
+            start.chat_id, start.cursor, FOLLOW_BLOCK_MS, c.stopping
+        ):
             yield _frame(event)
     except RedisError:
         # Ending the stream makes the browser reconnect with Last-Event-ID once Redis is back.
