@@ -317,11 +317,12 @@ def delay_label(seconds: str) -> str:
 
 
 def queue_names(env: dict[str, str]) -> list[str]:
+    """The stack's queues: both main queues, the worker's retry and dead-letter queues, and
+    whatever else the broker holds under either name (the backend's dead letters, say)."""
     request, response = env["REQUEST_QUEUE"], env["RESPONSE_QUEUE"]
     delays = [d.strip() for d in env.get("QUEUE_RETRY_DELAYS", DEFAULT_RETRY_DELAYS).split(",")]
-    names = [request, response, f"{request}.dead"]
+    names = [request, response, f"{request}.dead", f"{response}.dead"]
     names += [f"{request}.retry.{delay_label(d)}" for d in delays if d]
-    # Whatever else the broker holds under the request queue's name (a differently written delay).
     if shutil.which("rabbitmqctl"):
         listed = subprocess.run(
             ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
@@ -331,7 +332,9 @@ def queue_names(env: dict[str, str]) -> list[str]:
         )
         if listed.returncode == 0:
             names += [
-                n.strip() for n in listed.stdout.splitlines() if n.strip().startswith(request + ".")
+                n.strip()
+                for n in listed.stdout.splitlines()
+                if n.strip().startswith((request + ".", response + "."))
             ]
     return list(dict.fromkeys(names))
 

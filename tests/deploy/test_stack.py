@@ -71,6 +71,7 @@ class Launcher(unittest.TestCase):
                 env["RESPONSE_QUEUE"],
                 env["REQUEST_QUEUE"] + ".dead",
                 env["REQUEST_QUEUE"] + ".retry.60s",
+                env["RESPONSE_QUEUE"] + ".dead",
             ):
                 self.assertIsNone(amqp.consumers(queue), f"{queue} outlived down")
         finally:
