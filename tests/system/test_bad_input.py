@@ -161,29 +161,26 @@ def test_hostile_last_event_id(user, deployed):
     url = f"/chats/{user.chat_id}/events"
     direct = f"http://127.0.0.1:{deployed.stack.ports['backend']}/api{url}"
     for value in (
-        "9" * 4000 + "-0",
-        "garbage",
-        "-1--1",
-        "1-" + "9" * 40,
-        "0-0\r",
-        "💥",
-        "18446744073709551616-18446744073709551616",
+        b"9" * 4000 + b"-0",
+        b"garbage",
+        b"-1--1",
+        b"1-" + b"9" * 40,
+        "💥".encode(),
+        b"\xff\xfe",
+        b"18446744073709551616-18446744073709551616",
     ):
         for target in (str(user.base_url) + url, direct):
-            try:
-                with httpx.stream(
-                    "GET",
-                    target,
-                    headers={**user.headers, "Last-Event-ID": value},
-                    timeout=httpx.Timeout(5.0),
-                ) as r:
-                    if r.status_code == 200:
-                        assert r.headers["content-type"].startswith("text/event-stream")
-                    else:
-                        r.read()
-                        assert_clear_4xx(r)
-            except httpx.LocalProtocolError:
-                continue  # httpx itself refuses to send the header (CR, non-ASCII)
+            with httpx.stream(
+                "GET",
+                target,
+                headers={**user.headers, "Last-Event-ID": value},
+                timeout=httpx.Timeout(5.0),
+            ) as r:
+                if r.status_code == 200:
+                    assert r.headers["content-type"].startswith("text/event-stream")
+                else:
+                    r.read()
+                    assert_clear_4xx(r)
     assert httpx.get(f"{deployed.url}/api/health").status_code == 200
     # A header far larger than any id: refused by nginx or the backend, not a crash.
     r = httpx.get(
@@ -208,7 +205,7 @@ def test_forged_and_revoked_tokens(deployed):
         assert_clear_4xx(r, 401)
         r = httpx.get(f"{api}/chats", cookies={"session": token})
         assert_clear_4xx(r, 401)
-    for header in ("Bearer", "Basic dXNlcjpwYXNz", "Bearer  ", "bearer " + "z" * 30):
+    for header in ("Bearer", "Basic dXNlcjpwYXNz", "Bearer a b", "bearer " + "z" * 30):
         assert_clear_4xx(httpx.get(f"{api}/auth/me", headers={"Authorization": header}), 401)
 
     async def revoked():

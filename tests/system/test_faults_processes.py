@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 
 import pytest
 from harness.api import ChatClient
@@ -49,17 +50,22 @@ def test_worker_killed_mid_stream_repeatedly(fresh):
 
     async def fault(traffic):
         for round_ in range(3):
-            await traffic.in_flight()
             index = round_ % 2
+            t0 = time.monotonic()
+            await traffic.in_flight()
+            t1 = time.monotonic()
             victim = stack.pids("worker")[index]
             await asyncio.to_thread(stack.stop, "worker", signal.SIGKILL, index)
             kills.append(victim)
-            await _until(lambda v=victim: not _alive(v), 10, f"worker {victim} still alive")
-            await asyncio.sleep(0.5)
+            assert not _alive(victim)
+            t2 = time.monotonic()
+            # The other worker carries on alone while this one restarts.
             await asyncio.to_thread(stack.start, "worker")
-            await _until(lambda: len(live_pids(stack, "worker")) == 2, 30, "two workers")
+            took = time.monotonic() - t2
+            print(f"kill {round_}: waited {t1 - t0:.1f}s for a stream, restart took {took:.1f}s")
+            assert len(live_pids(stack, "worker")) == 2
 
-    traffic, verdict = asyncio.run(run_scenario(stack.url, fault, chats=24, duration=12))
+    traffic, verdict = asyncio.run(run_scenario(stack.url, fault, chats=24))
     assert len(kills) == 3
     resets = sum(rep.resets for rep in traffic.replies_seen())
     assert resets >= 1, "no reply was reset: no kill landed mid-stream"
@@ -79,7 +85,7 @@ def test_backend_restarted_under_load(fresh):
             await asyncio.to_thread(stack.start, "backend")
             await asyncio.to_thread(wait_healthy, stack.url, 60)
 
-    traffic, verdict = asyncio.run(run_scenario(stack.url, fault, chats=24, duration=14))
+    traffic, verdict = asyncio.run(run_scenario(stack.url, fault, chats=24))
     reconnects = sum(r.follower.connects - 1 for r in traffic.runs)
     assert reconnects >= len(traffic.runs), "event streams did not have to reconnect"
 
@@ -98,7 +104,7 @@ def test_proxy_goes_away_and_comes_back(fresh):
         finally:
             await asyncio.to_thread(proxy.start)
 
-    traffic, verdict = asyncio.run(run_scenario(fresh.url, fault, chats=24, duration=12))
+    traffic, verdict = asyncio.run(run_scenario(fresh.url, fault, chats=24))
     assert proxy.requests_seen() - before >= verdict.completed, "Gemini calls bypassed the proxy"
     assert any("retrying" in rep.seen for rep in traffic.replies_seen()), (
         "no reply went through 'retrying' while the proxy was away"
@@ -125,10 +131,9 @@ def test_google_faults(fresh, dials):
 
     async def fault(traffic):
         await asyncio.to_thread(standin_config, stack, **dials)
+        await hold(6)
 
-    traffic, verdict = asyncio.run(
-        run_scenario(stack.url, fault, chats=24, duration=8, start_after=1)
-    )
+    traffic, verdict = asyncio.run(run_scenario(stack.url, fault, chats=24, start_after=1))
     stats = standin_stats(stack)
     if "faults" in dials:
         left = standin_config(stack)["faults"]
@@ -146,10 +151,13 @@ def test_one_invalid_key_among_three(fresh):
     bad = TEST_KEYS[2]
 
     async def fault(traffic):
+        await hold(5)
+
+    async def no_fault(traffic):
         pass
 
     standin_config(stack, invalid_keys=[bad])
-    traffic, verdict = asyncio.run(run_scenario(stack.url, fault, chats=24, duration=6))
+    traffic, verdict = asyncio.run(run_scenario(stack.url, fault, chats=24, start_after=1))
     stats = standin_stats(stack)
 
     async def admin_keys():
@@ -170,5 +178,5 @@ def test_one_invalid_key_among_three(fresh):
     # Once disabled, the key is never tried again.
     tried = stats["calls"].get(key_id(bad), 0)
     assert tried >= 1
-    asyncio.run(run_scenario(stack.url, fault, chats=6, duration=0, start_after=1))
+    asyncio.run(run_scenario(stack.url, no_fault, chats=6, start_after=1, tail=0))
     assert standin_stats(stack)["calls"].get(key_id(bad), 0) == tried

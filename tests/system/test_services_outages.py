@@ -72,7 +72,7 @@ def test_rabbitmq_restarts_under_load(fresh):
         finally:
             await asyncio.to_thread(services.start_rabbitmq)
 
-    asyncio.run(run_scenario(fresh.url, fault, chats=24, duration=14, think=1.0))
+    asyncio.run(run_scenario(fresh.url, fault, chats=24, think=1.0))
     assert accepted_while_down and accepted_while_down[0] >= 1, (
         "no message was accepted while RabbitMQ was down"
     )
@@ -120,7 +120,6 @@ def test_postgres_stops_for_20s_under_load(fresh):
             fresh.url,
             fault,
             chats=24,
-            duration=30,
             think=2.0,
             finish_within=150,
             final_deadline=120,
@@ -154,7 +153,6 @@ def test_redis_stops_for_20s_under_load(fresh):
             fresh.url,
             fault,
             chats=24,
-            duration=30,
             think=2.0,
             check_stream=False,
             finish_within=150,

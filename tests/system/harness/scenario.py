@@ -16,7 +16,8 @@ async def run_scenario(
     fault: Callable[[Traffic], Awaitable[None]],
     *,
     chats: int = 24,
-    duration: float = 15.0,
+    duration: float = 120.0,
+    tail: float = 3.0,
     max_turns: int = 20,
     think: float = 1.0,
     start_after: int = 6,
@@ -26,7 +27,8 @@ async def run_scenario(
     final_deadline: float = 90.0,
 ) -> tuple[Traffic, Verdict]:
     """`fault(traffic)` runs once `start_after` messages were accepted; traffic keeps flowing
-    during and after it. Fails with every broken promise listed."""
+    during it and for `tail` seconds after (`duration` caps the whole run, `max_turns` each
+    chat). Fails with every broken promise listed."""
     t0 = time.monotonic()
     traffic = Traffic(
         base_url,
@@ -36,18 +38,28 @@ async def run_scenario(
         final_deadline=final_deadline,
         think=think,
     )
+    marks = {}
     async with traffic:
+        marks["setup"] = time.monotonic()
         traffic.start()
         await traffic.underway(start_after)
+        marks["underway"] = time.monotonic()
         await fault(traffic)
+        marks["fault"] = time.monotonic()
+        traffic.stop_in(tail)
         await traffic.finish(timeout=finish_within)
+        marks["finish"] = time.monotonic()
         verdict = await traffic.verify(
             lambda reqs: expected_replies(reqs),
             allow_failed=allow_failed,
             check_stream=check_stream,
         )
-    elapsed = time.monotonic() - t0
-    print(f"\n{verdict.summary()} in {elapsed:.1f}s; statuses {dict(verdict.statuses)}")
+        marks["verify"] = time.monotonic()
+    phases, last = [], t0
+    for name, at in marks.items():
+        phases.append(f"{name} {at - last:.1f}s")
+        last = at
+    print(f"\n{verdict.summary()}; statuses {dict(verdict.statuses)}; " + ", ".join(phases))
     assert not verdict.problems, "\n".join(verdict.problems[:40])
     assert verdict.accepted >= chats, f"only {verdict.accepted} messages accepted"
     return traffic, verdict

@@ -45,7 +45,7 @@ class Verdict:
 class Traffic:
     """`chats` conversations spread over `users` accounts; each chat sends one message, waits for
     its reply to be final, and sends the next, until `duration` seconds have passed since start
-    (at least `min_turns`, at most `max_turns` messages per chat)."""
+    or `stop_in` was called (at least `min_turns`, at most `max_turns` messages per chat)."""
 
     def __init__(
         self,
@@ -76,6 +76,7 @@ class Traffic:
         self.errors: list[str] = []
         self._tasks: list[asyncio.Task] = []
         self._t0 = 0.0
+        self._until = 0.0
         self.tag = secrets.token_hex(3)
         self.first_accepts = asyncio.Event()
         self._n_accepted = 0
@@ -83,18 +84,23 @@ class Traffic:
 
     # -- setting up ------------------------------------------------------------------------------
     async def setup(self) -> None:
-        for _ in range(self.n_users):
+        async def user() -> ChatClient:
             c = ChatClient(self.base_url)
             await c.register_and_login()
-            self.clients.append(c)
-        for i in range(self.n_chats):
+            return c
+
+        self.clients = list(await asyncio.gather(*(user() for _ in range(self.n_users))))
+
+        async def chat(i: int) -> ChatRun:
             c = self.clients[i % self.n_users]
             fields = {"model": self.model} if self.model else {}
             chat = await c.create_chat(f"load {self.tag} #{i}", **fields)
             follower = None
             if self.follow:
                 follower = ChatFollower(c.http, chat["id"], c.auth).start()
-            self.runs.append(ChatRun(c, chat, follower))
+            return ChatRun(c, chat, follower)
+
+        self.runs = list(await asyncio.gather(*(chat(i) for i in range(self.n_chats))))
         if self.follow:
             await asyncio.wait_for(
                 asyncio.gather(*(r.follower.connected.wait() for r in self.runs)), 20
@@ -118,8 +124,13 @@ class Traffic:
         await self.aclose()
 
     # -- running ---------------------------------------------------------------------------------
+    def stop_in(self, seconds: float) -> None:
+        """No new messages after `seconds` from now (what was sent still runs to its end)."""
+        self._until = time.monotonic() + seconds
+
     def start(self) -> None:
         self._t0 = time.monotonic()
+        self._until = self._t0 + self.duration
         self._tasks = [
             asyncio.create_task(self._chat(i, r), name=f"chat-{i}") for i, r in enumerate(self.runs)
         ]
@@ -163,9 +174,7 @@ class Traffic:
 
     async def _chat(self, i: int, run: ChatRun) -> None:
         turn = 0
-        while turn < self.max_turns and (
-            turn < self.min_turns or time.monotonic() - self._t0 < self.duration
-        ):
+        while turn < self.max_turns and (turn < self.min_turns or time.monotonic() < self._until):
             nonce = f"{self.tag}-{secrets.token_hex(3)}"
             text = f"chat {i} turn {turn} [{nonce}]: what is {i} + {turn}?"
             acc = await run.client.send(run.chat_id, text, deadline=self.final_deadline)
