@@ -19,6 +19,7 @@ test-frontend: install-frontend
 test-e2e: install-frontend install-backend install-worker
 	cd frontend && node --test --test-concurrency=1 e2e/
 
-# Refresh docs/screenshots/ (also written by test-e2e).
+# The browser suite again, writing its screenshots to docs/screenshots/ (test-e2e keeps them
+# in frontend/e2e/.artifacts/ so a test run leaves the tree clean).
 screenshots: install-frontend install-backend install-worker
-	cd frontend && E2E_ONLY=screenshots node --test e2e/
+	cd frontend && E2E_SCREENSHOT_DIR=docs/screenshots node --test --test-concurrency=1 e2e/

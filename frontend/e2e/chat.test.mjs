@@ -210,6 +210,27 @@ describe('one person, start to finish', () => {
     await waitUntil(async () => (await page.locator('[data-test=message-user]').count()) === 1, 'the second chat')
   })
 
+  test('per-chat settings: model and system prompt reach the model', async () => {
+    await page.click('[data-test=open-settings]')
+    await page.selectOption('[data-test=model]', 'gemini-2.5-pro')
+    await page.fill('[data-test=system-prompt]', 'Answer like a pirate.')
+    await page.click('[data-test=save-settings]')
+    await page.locator('[data-test=settings]').waitFor({ state: 'detached' })
+    assert.equal(await page.locator('.model-pill').innerText(), 'gemini-2.5-pro')
+
+    await send('Ahoy')
+    const { stored } = await settledReply('completed')
+    assert.equal(stored.model, 'gemini-2.5-pro')
+    assert.match(stored.content, /system: Answer like a pirate\./)
+
+    await page.reload()
+    await page.click('[data-test=open-settings]')
+    assert.equal(await page.locator('[data-test=model]').inputValue(), 'gemini-2.5-pro')
+    assert.equal(await page.locator('[data-test=system-prompt]').inputValue(), 'Answer like a pirate.')
+    await page.keyboard.press('Escape')
+    await page.locator('[data-test=settings]').waitFor({ state: 'detached' })
+  })
+
   test('the admin page shows the key pool, and no key', async () => {
     await page.click('[data-test=admin-link]')
     await page.waitForURL(`${url}/admin`)
@@ -226,10 +247,12 @@ describe('one person, start to finish', () => {
     await page.click('[data-test=new-chat]')
     await send('Show me a tiny Python function, please:\n\n```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```')
     await page.waitForURL(/\/c\/[0-9a-f-]+$/)
+    await mkdir(SHOTS, { recursive: true })
+    await waitUntil(async () => (await statusOf(lastReply())) === 'streaming' && (await textOf(lastReply())).length > 60, 'a reply half written')
+    await page.screenshot({ path: `${SHOTS}/desktop-light-streaming.png` })
     await settledReply('completed', { sameText: false })
     const chatPath = new URL(page.url()).pathname
     const storageState = await context.storageState()
-    await mkdir(SHOTS, { recursive: true })
 
     for (const colorScheme of ['light', 'dark']) {
       for (const [device, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
