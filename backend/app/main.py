@@ -2,11 +2,13 @@
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
@@ -111,6 +113,20 @@ async def _redis_down(_: Request, error: RedisError) -> JSONResponse:
     )
 
 
+async def _invalid_request(_: Request, error: RequestValidationError) -> Response:
+    # Leave out FastAPI's echo of the input: it may be a password, or text that cannot even be
+    # encoded (a lone surrogate); ASCII-escaped JSON can always be sent.
+    details = [
+        {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+        for item in error.errors()
+    ]
+    return Response(
+        json.dumps({"detail": details}, ensure_ascii=True),
+        status_code=422,
+        media_type="application/json",
+    )
+
+
 async def _internal(_: Request, error: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=error)
     return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -140,6 +156,7 @@ def create_app() -> FastAPI:
     for router in (meta.router, auth.router, chats.router, messages.router, events.router):
         app.include_router(router, prefix="/api")
     app.include_router(admin.router, prefix="/api")
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ServiceError, _service_error)
     for down in (OperationalError, InterfaceError, PoolTimeoutError, OSError):
         app.add_exception_handler(down, _database_down)

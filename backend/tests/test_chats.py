@@ -27,6 +27,8 @@ def test_create_rejects_bad_input(alice: Api) -> None:
         {"title": "x" * 201},
         {"colour": "red"},
         {"system_prompt": ["a"]},
+        {"title": "nul\x00byte"},
+        {"system_prompt": "nul\x00byte"},
     ]:
         answer = alice.post("/chats", json=body)
         assert answer.status_code == 422, (body, answer.text)

@@ -145,6 +145,8 @@ def test_bad_last_event_id_and_other_users(alice: Api, bob: Api) -> None:
     chat = alice.new_chat()
     bad = alice.get(f"/chats/{chat['id']}/events", headers={"Last-Event-ID": "yesterday"})
     assert bad.status_code == 422
+    huge = alice.get(f"/chats/{chat['id']}/events", headers={"Last-Event-ID": "9" * 21})
+    assert huge.status_code == 422
     assert "Last-Event-ID" in bad.json()["detail"]
     assert bob.get(f"/chats/{chat['id']}/events").status_code == 404
 

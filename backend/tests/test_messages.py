@@ -82,6 +82,11 @@ def test_send_rejects_bad_content(alice: Api) -> None:
         ).status_code
         == 422
     )
+    # Text PostgreSQL cannot store: a clear 422, not a database error.
+    assert alice.post(path, json={"content": "a\x00b"}).status_code == 422
+    lone_surrogate = b'{"content": "broken \\ud800 text", "role": "user"}'
+    answer = alice.post(path, content=lone_surrogate, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
     assert alice.messages(chat["id"]) == []
     assert (
         alice.send(chat["id"], "x" * MAX_MESSAGE_CHARS)["user_message"]["content"]

@@ -15,6 +15,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded at all.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
 def _email(value: str) -> str:
     value = value.strip().lower()
     local, _, domain = value.partition("@")
@@ -24,17 +38,17 @@ def _email(value: str) -> str:
 
 
 # A light check on purpose: the address is a login name here, nothing is mailed to it.
-Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+Email = Annotated[str, Field(max_length=320), AfterValidator(_storable), AfterValidator(_email)]
 
 
 class Credentials(Strict):
     email: Email
-    password: str = Field(min_length=8, max_length=256)
+    password: Text = Field(min_length=8, max_length=256)
 
 
 class LoginIn(Strict):
     email: Email
-    password: str = Field(min_length=1, max_length=256)
+    password: Text = Field(min_length=1, max_length=256)
 
 
 class UserOut(BaseModel):
@@ -53,9 +67,9 @@ class TokenOut(BaseModel):
 
 
 class ChatIn(Strict):
-    title: str | None = Field(None, max_length=MAX_TITLE_CHARS)
-    model: str | None = None
-    system_prompt: str | None = Field(None, max_length=MAX_SYSTEM_PROMPT_CHARS)
+    title: Text | None = Field(None, max_length=MAX_TITLE_CHARS)
+    model: Text | None = Field(None, max_length=100)
+    system_prompt: Text | None = Field(None, max_length=MAX_SYSTEM_PROMPT_CHARS)
 
 
 class ChatPatch(ChatIn):
@@ -79,7 +93,7 @@ class ChatPage(BaseModel):
 
 
 class MessageIn(Strict):
-    content: str
+    content: Text
     role: Literal["user"] = "user"
 
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 STREAM_MAXLEN = 10000
 STREAM_TTL_SECONDS = 86400
 _SCAN_PAGE = 500
-_ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
+_ENTRY_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class Event:
 
 
 def is_entry_id(value: str) -> bool:
-    return bool(_ENTRY_ID.match(value))
+    """A stream entry id Redis accepts: `<ms>` or `<ms>-<seq>`, each below 2**64."""
+    return bool(_ENTRY_ID.match(value)) and all(int(part) < 2**64 for part in value.split("-"))
 
 
 class EventLog:
