@@ -25,6 +25,7 @@ import fcntl
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -355,6 +356,8 @@ class Proc:
 
     def __init__(self, component: str, pid: int, popen: subprocess.Popen | None = None):
         self.component, self.pid, self.popen = component, pid, popen
+        self.log_offset = 0
+        self.port_retries = 0
 
     def alive(self) -> bool:
         if self.popen is not None:
@@ -455,12 +458,14 @@ class Stack:
             # Everything that does not wait on another starts at once; nginx comes last.
             if "standin" in self.components:
                 self._spawn("standin")
-            for _ in range(self.workers if "worker" in self.components else 0):
-                self._spawn("worker")
             if "backend" in self.components:
                 self._create_database()
                 self._migrate()
                 self._spawn("backend")
+            if "standin" in self.components:
+                self._wait_ready("standin")  # the workers get its final address
+            for _ in range(self.workers if "worker" in self.components else 0):
+                self._spawn("worker")
             if "frontend" in self.components:
                 if self.frontend_mode == "built":
                     self._build_frontend()
@@ -728,6 +733,7 @@ class Stack:
         with log_path.open("a") as log:
             log.write(f"$ {' '.join(cmd)}\n")
             log.flush()
+            offset = log.tell()
             popen = subprocess.Popen(
                 cmd,
                 cwd=cwd,
@@ -738,6 +744,7 @@ class Stack:
                 start_new_session=True,
             )
         proc = Proc(component, popen.pid, popen)
+        proc.log_offset = offset
         procs = self.procs.setdefault(component, [])
         if index is None:
             procs.append(proc)
@@ -748,7 +755,15 @@ class Stack:
         deadline = time.monotonic() + READY_SECONDS[component]
         log = Path(self.logs[component])
         while time.monotonic() < deadline:
-            if any(not proc.alive() for proc in self.procs[component]):
+            for index, proc in enumerate(self.procs[component]):
+                if proc.alive():
+                    continue
+                if self._lost_port_race(component, proc):
+                    # Another process took the free port between our pick and the bind.
+                    self._move_port(component, free_port())
+                    self._spawn(component, index)
+                    self.procs[component][index].port_retries = proc.port_retries + 1
+                    continue
                 raise StackError(f"{component} exited while starting, {log}:\n{tail(log)}")
             if self._ready(component):
                 return
@@ -757,6 +772,20 @@ class Stack:
             f"{component} not ready after {READY_SECONDS[component]} s "
             f"({self._ready_detail(component)}), {log}:\n{tail(log)}"
         )
+
+    def _move_port(self, component: str, port: int) -> None:
+        old, self.ports[component] = self.ports[component], port
+        for name in ("GEMINI_BASE_URL", "CORS_ORIGINS"):
+            if name in self.env:
+                self.env[name] = re.sub(rf":{old}\b", f":{port}", self.env[name])
+
+    def _lost_port_race(self, component: str, proc: Proc) -> bool:
+        if self.dev or component not in self.ports or proc.port_retries >= 2:
+            return False
+        with open(self.logs[component], errors="replace") as log:
+            log.seek(proc.log_offset)
+            output = log.read()
+        return any(sign in output for sign in ("ddress already in use", "EADDRINUSE"))
 
     def _ready(self, component: str) -> bool:
         port = self.ports.get(component)
