@@ -785,7 +785,7 @@ class Stack:
         with open(self.logs[component], errors="replace") as log:
             log.seek(proc.log_offset)
             output = log.read()
-        return any(sign in output for sign in ("ddress already in use", "EADDRINUSE"))
+        return any(sign in output for sign in ("already in use", "EADDRINUSE"))
 
     def _ready(self, component: str) -> bool:
         port = self.ports.get(component)
