@@ -1,14 +1,20 @@
 """The three images: hadolint clean, multi-stage, non-root, locked installs, a HEALTHCHECK, a
 .dockerignore, and every file they COPY exists in their build context."""
 
+import json
 import os
 import re
 import shlex
+import socket
 import subprocess
+import sys
 import tempfile
 import unittest
 
 from support import ROOT, TOOLS_BIN
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from stack import RABBITMQ_URL
 
 IMAGES = {
     "backend": {"lock": "uv sync --frozen", "needs": ["uvicorn", "alembic", "psycopg"]},
@@ -62,6 +68,20 @@ class Dockerfiles(unittest.TestCase):
             for package in expect["needs"]:
                 self.assertIn(package, planned, f"{context}: {package} would not be installed")
             self.assertNotIn("pytest", planned, f"{context}: dev tools in the image")
+
+    def test_worker_healthcheck_follows_the_rabbitmq_connection(self):
+        """The worker image is healthy while a connection to RabbitMQ is established in its
+        network namespace: checked here in this machine's namespace, and in an empty one."""
+        text = (ROOT / "gemini-client" / "Dockerfile").read_text()
+        command = json.loads(re.search(r"(?m)^\s+CMD (\[.*\])$", text).group(1))
+        self.assertEqual(command[0], "python")
+        check = [sys.executable, *command[1:]]
+        host, port = RABBITMQ_URL.rsplit("@", 1)[1].rstrip("/").split(":")
+        self.assertEqual(port, "5672")
+        with socket.create_connection((host, int(port)), timeout=5):
+            self.assertEqual(subprocess.run(check).returncode, 0)
+        alone = subprocess.run(["unshare", "-n", *check])
+        self.assertEqual(alone.returncode, 1)
 
     def test_copied_files_exist_and_dockerignore_keeps_local_junk_out(self):
         for context in IMAGES:
