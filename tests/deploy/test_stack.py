@@ -4,6 +4,7 @@ nothing behind: no process, database, Redis key or queue."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import unittest
 import urllib.request
 
+import yaml
 from support import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -49,6 +51,7 @@ class Launcher(unittest.TestCase):
             stack.restart("backend")
             with urllib.request.urlopen(stack.url + "/api/health", timeout=10) as response:
                 self.assertEqual(response.status, 200)
+            self._image_healthchecks_pass(stack)
 
             redis = Redis(env["REDIS_URL"])
             redis.call("SET", env["REDIS_KEY_PREFIX"] + "deploy-test", "1")
@@ -77,6 +80,19 @@ class Launcher(unittest.TestCase):
         finally:
             amqp.close()
         self.assertFalse((ROOT / ".stack" / f"{stack.name}.json").exists())
+
+    def _image_healthchecks_pass(self, stack):
+        """The backend image's HEALTHCHECK and compose's nginx healthcheck, aimed at this
+        stack's ports instead of the containers' 8000 and 80."""
+        dockerfile = (ROOT / "backend" / "Dockerfile").read_text()
+        command = json.loads(re.search(r"(?m)^\s+CMD (\[.*\])$", dockerfile).group(1))
+        command = [sys.executable, *command[1:]]
+        command[-1] = command[-1].replace(":8000/", f":{stack.ports['backend']}/")
+        self.assertEqual(subprocess.run(command, capture_output=True).returncode, 0)
+        compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+        check = compose["services"]["nginx"]["healthcheck"]["test"][1:]
+        check[-1] = check[-1].replace("127.0.0.1/", f"127.0.0.1:{stack.ports['nginx']}/")
+        self.assertEqual(subprocess.run(check).returncode, 0)
 
     def test_cli_up_and_down(self):
         name = f"deploy-cli-{os.getpid()}"
