@@ -8,6 +8,9 @@ command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || need_apt+=(tinyproxy)
+# The deployment checks render nginx's template as the official image does, and run its healthchecks.
+command -v envsubst >/dev/null 2>&1 || need_apt+=(gettext-base)
+command -v wget >/dev/null 2>&1 || need_apt+=(wget)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing with apt-get: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
