@@ -8,6 +8,7 @@ is exercised by tests/system through scripts/stack.py."""
 import gzip
 import http.client
 import json
+import os
 import re
 import shutil
 import subprocess
