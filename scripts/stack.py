@@ -976,7 +976,7 @@ def run_dev(frontend: str) -> int:
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Runs the chat stack natively.")
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="the whole stack on the fixed dev ports, in the foreground")
@@ -988,7 +988,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--frontend", choices=("built", "dev"), default="built")
     down = sub.add_parser("down", help="stop a stack and drop its database, Redis keys and queues")
     down.add_argument("--name", required=True)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.command == "dev":
         return run_dev(args.frontend)
