@@ -13,7 +13,11 @@ class ChatEvents:
         self._redis = redis
         self._prefix = prefix
 
-    async def emit(self, chat_id: object, event: str, data: dict) -> None:
+    async def emit(
+        self, chat_id: object, event: str, data: dict, cancel_of: object = None
+    ) -> bool:
+        """Appends one event; with `cancel_of`, also says (same round trip) if that message's
+        cancel flag is set."""
         stream = f"{self._prefix}events:{chat_id}"
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(
@@ -23,7 +27,10 @@ class ChatEvents:
                 approximate=True,
             )
             pipe.expire(stream, STREAM_TTL_S)
-            await pipe.execute()
+            if cancel_of is not None:
+                pipe.exists(f"{self._prefix}cancel:{cancel_of}")
+            results = await pipe.execute()
+        return cancel_of is not None and bool(results[-1])
 
     async def streaming(self, chat_id: object, message_id: object, attempt: int) -> None:
         await self.emit(chat_id, "message.status", {
@@ -34,9 +41,11 @@ class ChatEvents:
     async def reset(self, chat_id: object, message_id: object) -> None:
         await self.emit(chat_id, "message.reset", {"message_id": message_id})
 
-    async def delta(self, chat_id: object, message_id: object, seq: int, text: str) -> None:
-        await self.emit(
-            chat_id, "message.delta", {"message_id": message_id, "seq": seq, "text": text}
+    async def delta(self, chat_id: object, message_id: object, seq: int, text: str) -> bool:
+        """Appends a delta; True when the reply has been cancelled meanwhile."""
+        return await self.emit(
+            chat_id, "message.delta", {"message_id": message_id, "seq": seq, "text": text},
+            cancel_of=message_id,
         )
 
     async def cancelled(self, message_id: object) -> bool:

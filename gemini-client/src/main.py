@@ -4,17 +4,22 @@ import asyncio
 import contextlib
 import signal
 
-from aio_pika.exceptions import AMQPError
-from redis.exceptions import RedisError
+import uvloop
 
 from .core.config import load_settings
 from .core.logging import log, setup_logging
-from .worker import Worker
 
 
 async def serve() -> None:
     settings = load_settings()
     setup_logging(settings.log_level)
+    # Imported once the settings are known good: a bad setting is reported without the SDK's
+    # seconds-long import.
+    from aio_pika.exceptions import AMQPError
+    from redis.exceptions import RedisError
+
+    from .worker import Worker
+
     worker = Worker(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -37,7 +42,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    asyncio.run(serve())
+    uvloop.run(serve())
 
 
 if __name__ == "__main__":

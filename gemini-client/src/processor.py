@@ -71,9 +71,11 @@ class Processor:
             state, parts = StreamState(), []
             try:
                 async for text in self._api.stream(kid, request, state):
-                    await self._events.delta(request.chat_id, request.message_id, len(parts), text)
+                    cancelled = await self._events.delta(
+                        request.chat_id, request.message_id, len(parts), text
+                    )
                     parts.append(text)
-                    if await self._events.cancelled(request.message_id):
+                    if cancelled:
                         log.info("cancelled", extra={**ids, "key_id": kid})
                         return Outcome("cancelled", "".join(parts), usage=state.usage,
                                        key_id=kid)

@@ -58,6 +58,7 @@ class GeminiApi:
         self._sync_http = httpx.Client(trust_env=False)  # required by the SDK, never used
         options = types.HttpOptions(
             base_url=settings.gemini_base_url,
+            api_version="v1beta",  # Gemini API's fullest surface (systemInstruction, ...)
             timeout=int(settings.gemini_timeout_seconds * 1000),
             retry_options=None,  # no SDK retries: the key pool and retry queues decide
             httpx_async_client=self._http,
