@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, squash, stackDown, stackUp, standinDials, waitUntil } from './harness.mjs'
+import { launchBrowser, restartComponent, ROOT, squash, stackDown, stackUp, standinDials, waitUntil } from './harness.mjs'
 
 const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
@@ -123,9 +123,9 @@ describe('one person, start to finish', () => {
   })
 
   test('a reload mid-reply shows the text so far and carries on', async (t) => {
-    // Slower still, so the reply is certainly unfinished when the reloaded page is back.
-    await standinDials(stack, { chunk_ms: 300 })
-    t.after(() => standinDials(stack, { chunk_ms: 150 }))
+    // Slower still (80 chunks, 20 s), so the reply is surely unfinished when the page is back.
+    await standinDials(stack, { chunks: 80, chunk_ms: 250 })
+    t.after(() => standinDials(stack, { chunks: 40, chunk_ms: 150 }))
     await send('Tell me more')
     const reply = lastReply()
     const before = await waitUntil(async () => {
@@ -168,6 +168,43 @@ describe('one person, start to finish', () => {
     const { stored: redone } = await settledReply('completed')
     assert.ok(redone.content.length > cancelled.content.length, 'the retried reply is complete')
     assert.match(redone.content, /^Echo: Count to ten\n/)
+  })
+
+  test('the backend restarts mid-reply: the stream reconnects and loses nothing', async (t) => {
+    await standinDials(stack, { chunk_ms: 300 })
+    t.after(() => standinDials(stack, { chunk_ms: 150 }))
+    await send('Survive a restart')
+    const reply = lastReply()
+    await waitUntil(async () => (await statusOf(reply)) === 'streaming' && (await textOf(reply)).length > 20, 'the reply to stream')
+
+    let sawReconnecting = false
+    const watching = setInterval(() => {
+      page.locator('[data-test=reconnecting]').isVisible().then((visible) => {
+        sawReconnecting ||= visible
+      }, () => undefined)
+    }, 50)
+    try {
+      await restartComponent(stack, 'backend')
+    } finally {
+      clearInterval(watching)
+    }
+    assert.ok(sawReconnecting, 'the page said it was reconnecting')
+
+    const { stored } = await settledReply('completed')
+    assert.match(stored.content, /^Echo: Survive a restart\n/)
+    await page.locator('[data-test=reconnecting]').waitFor({ state: 'detached' })
+  })
+
+  test('offline and back: the page says so, then is up to date', async (t) => {
+    await send('Going offline')
+    await waitUntil(async () => (await statusOf(lastReply())) === 'streaming', 'the reply to stream')
+    await context.setOffline(true)
+    t.after(() => context.setOffline(false))
+    await page.locator('.offline-banner').waitFor()
+    await context.setOffline(false)
+    await page.locator('.offline-banner').waitFor({ state: 'detached' })
+    const { stored } = await settledReply('completed')
+    assert.match(stored.content, /^Echo: Going offline\n/)
   })
 
   test('rename inline, and the name sticks', async () => {

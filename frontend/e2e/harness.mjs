@@ -48,6 +48,12 @@ export async function stackDown(name) {
   })
 }
 
+/** Restarts one component of a running stack (scripts/stack.py's Stack.restart). */
+export async function restartComponent(stack, component) {
+  const code = `import sys; sys.path.insert(0, "scripts"); from stack import Stack; Stack.load(sys.argv[1]).restart(sys.argv[2])`
+  await run('python3', ['-c', code, stack.name, component], { cwd: ROOT, timeout: 180_000 })
+}
+
 /** Changes the offline Gemini stand-in's dials at run time (gemini-client/standin). */
 export async function standinDials(stack, changes) {
   const response = await fetch(`http://127.0.0.1:${stack.state.ports.standin}/_standin/config`, {
