@@ -234,7 +234,8 @@ def cpu_snapshot(stack) -> dict[str, float]:
             comm = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        out[_SERVICES.get(comm, "other processes")] += _cpu_of(int(entry.name))
+        if comm in _SERVICES:
+            out[_SERVICES[comm]] += _cpu_of(int(entry.name))
     total = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
     out["machine busy"] = (sum(int(v) for v in total) - int(total[3]) - int(total[4])) / _TICK
     return dict(out)
@@ -518,7 +519,7 @@ async def bench_baseline(base: str, quick: bool) -> dict:
         return out
 
     results = {}
-    httpx.post(
+    await http.post(
         f"{base}/_standin/config",
         json={"first_chunk_ms": FIRST_MS, "chunk_ms": CHUNK_MS, "chunks": CHUNKS},
     )
@@ -541,7 +542,7 @@ async def bench_baseline(base: str, quick: bool) -> dict:
             f" ms p50",
             flush=True,
         )
-    httpx.post(f"{base}/_standin/config", json={"first_chunk_ms": 0, "chunk_ms": 0})
+    await http.post(f"{base}/_standin/config", json={"first_chunk_ms": 0, "chunk_ms": 0})
     seconds = 10 if quick else 20
     await conc_loop(48, rounds=1)
     t0 = time.monotonic()
