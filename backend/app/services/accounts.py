@@ -58,6 +58,11 @@ async def login(db: AsyncSession, c: Container, email: str, password: str) -> tu
         raise Unauthorized("wrong email or password")
     token = new_token()
     expires = datetime.now(UTC) + timedelta(hours=c.settings.SESSION_TTL_HOURS)
+    await db.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id, LoginSession.expires_at <= func.now()
+        )
+    )
     db.add(LoginSession(user_id=user.id, token_hash=token_digest(token), expires_at=expires))
     await db.commit()
     return token, user

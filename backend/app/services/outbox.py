@@ -7,8 +7,10 @@ because the worker and the response side are idempotent by request_id."""
 import asyncio
 import json
 import logging
+import time
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.core.container import Container
@@ -18,6 +20,8 @@ from app.services.broker import BrokerUnavailable
 log = logging.getLogger(__name__)
 
 RELAY_BATCH = 100
+KEEP_PUBLISHED = timedelta(days=1)
+PRUNE_EVERY_SECONDS = 300
 
 
 async def publish_pending(c: Container, ids: list[int] | None = None) -> int:
@@ -55,10 +59,24 @@ async def publish_pending(c: Container, ids: list[int] | None = None) -> int:
         return published
 
 
+async def prune_published(c: Container) -> int:
+    """Published rows have done their job; keep a day of them for inspection."""
+    async with c.sessionmaker() as db:
+        result = await db.execute(
+            delete(OutboxRequest).where(OutboxRequest.published_at < func.now() - KEEP_PUBLISHED)
+        )
+        await db.commit()
+        return result.rowcount
+
+
 async def relay_forever(c: Container) -> None:
     """Republish what the request path could not (RabbitMQ down, process killed after commit)."""
+    pruned_at = 0.0
     while True:
         try:
+            if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                pruned_at = time.monotonic()
+                await prune_published(c)
             published = await publish_pending(c)
             if published:
                 log.info("outbox relay published %d request(s)", published)
