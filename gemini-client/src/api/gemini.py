@@ -74,6 +74,8 @@ class GeminiApi:
 
     def _config(self, request: GeminiRequest) -> types.GenerateContentConfig:
         config = types.GenerateContentConfig.model_validate(request.generation_config)
+        # Every upstream call must go through the key pool: no SDK-driven follow-up calls.
+        config.automatic_continuation = False
         if request.system_instruction:
             config.system_instruction = request.system_instruction
         return config
