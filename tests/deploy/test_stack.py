@@ -81,7 +81,7 @@ class Launcher(unittest.TestCase):
         finally:
             amqp.close()
         self.assertFalse((ROOT / ".stack" / f"{stack.name}.json").exists())
-        shutil.rmtree(stack.dir)  # its logs: kept only when the test fails
+        shutil.rmtree(stack.dir, ignore_errors=True)  # its logs: kept only when the test fails
 
     def _image_healthchecks_pass(self, stack):
         """The backend image's HEALTHCHECK and compose's nginx healthcheck, aimed at this
@@ -120,7 +120,7 @@ class Launcher(unittest.TestCase):
         again = subprocess.run([*script, "down", "--name", name], capture_output=True, text=True)
         self.assertEqual(again.returncode, 1)
         self.assertIn(f"no stack named {name!r} is up", again.stderr)
-        shutil.rmtree(ROOT / ".stack" / name)
+        shutil.rmtree(ROOT / ".stack" / name, ignore_errors=True)
 
     def test_failure_names_the_component_and_shows_its_log(self):
         stack = Stack(
@@ -136,7 +136,7 @@ class Launcher(unittest.TestCase):
         self.assertEqual(
             psql(f"SELECT count(*) FROM pg_database WHERE datname = '{stack.database}'"), "0"
         )
-        shutil.rmtree(stack.dir)
+        shutil.rmtree(stack.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
