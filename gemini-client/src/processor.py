@@ -1,6 +1,7 @@
 """One request, one attempt: pick keys, stream the reply into the chat's events, report the end."""
 
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,15 +71,17 @@ class Processor:
                 needs_reset = False
             state, parts = StreamState(), []
             try:
-                async for text in self._api.stream(kid, request, state):
-                    cancelled = await self._events.delta(
-                        request.chat_id, request.message_id, len(parts), text
-                    )
-                    parts.append(text)
-                    if cancelled:
-                        log.info("cancelled", extra={**ids, "key_id": kid})
-                        return Outcome("cancelled", "".join(parts), usage=state.usage,
-                                       key_id=kid)
+                # aclosing: leaving early (cancel, Redis error) closes the upstream call now.
+                async with aclosing(self._api.stream(kid, request, state)) as chunks:
+                    async for text in chunks:
+                        cancelled = await self._events.delta(
+                            request.chat_id, request.message_id, len(parts), text
+                        )
+                        parts.append(text)
+                        if cancelled:
+                            log.info("cancelled", extra={**ids, "key_id": kid})
+                            return Outcome("cancelled", "".join(parts), usage=state.usage,
+                                           key_id=kid)
             except GeminiFailure as failure:
                 needs_reset = bool(parts)
                 log.warning("gemini_failed", extra={

@@ -19,6 +19,7 @@ from .queue.messages import GeminiRequest, GeminiResponse, ResponseError
 from .queue.topology import Topology, json_message
 from .rate_limiter.key_pool import KeyPool
 
+_RECONNECT_S = 2.0
 _TRANSIENT_PAUSE_S = 1.0  # before handing back a request we could not settle (broker/Redis down)
 
 
@@ -45,7 +46,9 @@ class Worker:
 
     async def start(self) -> None:
         await self._pool.register()
-        connection = await aio_pika.connect_robust(self.settings.amqp_url)
+        connection = await aio_pika.connect_robust(
+            self.settings.amqp_url, reconnect_interval=_RECONNECT_S
+        )
         try:
             self._channel = await connection.channel(publisher_confirms=True)
             await self._channel.set_qos(prefetch_count=self.settings.worker_prefetch)
@@ -89,6 +92,9 @@ class Worker:
         try:
             await self._handle(message)
         except asyncio.CancelledError:
+            # Shutdown past its bound, or aio-pika dropping a lost channel's deliveries: the
+            # broker hands the request out again.
+            log.info("request_interrupted", extra={"message_id": message.message_id})
             raise
         except Exception:
             log.exception("request_not_settled", extra={"message_id": message.message_id})

@@ -261,3 +261,54 @@ class Events:
                 assert data["seq"] == len(shown), "deltas out of order"
                 shown.append(data["text"])
         return "".join(shown)
+
+
+class Relay:
+    """A TCP relay in front of a real service that a test can cut and restore (an outage)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._pairs: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> "Relay":
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        return self
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._pairs |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._pairs -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        """Drops every connection and refuses new ones."""
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._pairs):
+            writer.transport.abort()
+        self._pairs.clear()
+        await self._server.wait_closed()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def stop(self) -> None:
+        if self._server is not None and self._server.is_serving():
+            await self.cut()
