@@ -4,6 +4,8 @@ import App from './App.vue'
 import { createAppRouter } from './router'
 import { onUnauthorized } from './api'
 import { useAuthStore } from './stores/auth'
+import { useChatsStore } from './stores/chats'
+import { useConversationStore } from './stores/conversation'
 import './styles.css'
 
 const app = createApp(App)
@@ -17,6 +19,8 @@ onUnauthorized(() => {
   const auth = useAuthStore()
   if (!auth.signedIn) return
   auth.forget()
+  useConversationStore().close()
+  useChatsStore().reset()
   void router.push({ name: 'signin', query: { next: router.currentRoute.value.fullPath } })
 })
 
