@@ -46,6 +46,7 @@ export function createAppRouter(): Router {
     return true
   })
 
+  // Chat pages name themselves after the chat (ConversationView).
   router.afterEach((to) => {
     if (to.meta.title) document.title = `${to.meta.title} · Gemini Chat`
   })
