@@ -121,14 +121,14 @@ def build_app(dials: Dials) -> Starlette:
         streaming = _METHODS[method]
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
         if not key:
-            return _error(wire.permission_denied(missing_key=True))
+            return _error(wire.permission_denied())
         kid = key_id(key)
         standin.stats.calls[kid] += 1
         state = standin.dials.key_state(key)
         if state == "invalid":
             return _error(wire.api_key_invalid())
         if state == "denied":
-            return _error(wire.permission_denied())
+            return _error(wire.permission_denied(key))
         try:
             body = json.loads(await request.body())
             contents = body["contents"]
@@ -162,7 +162,8 @@ def build_app(dials: Dials) -> Starlette:
                 standin.stats.served_429[kid] += 1
                 return _error(wire.quota_exceeded(model, standin.dials.rpm, fault.retry_delay_s))
             immediate = {
-                "500": wire.internal, "503": wire.unavailable, "403": wire.permission_denied,
+                "500": wire.internal, "503": wire.unavailable,
+                "403": lambda: wire.permission_denied(key),
                 "invalid_key": wire.api_key_invalid,
                 "400": lambda: wire.bad_request("Request contains an invalid argument."),
             }

@@ -112,14 +112,15 @@ def api_key_invalid() -> dict:
     )
 
 
-def permission_denied(missing_key: bool = False) -> dict:
-    if missing_key:
+def permission_denied(key: str | None = None) -> dict:
+    if key is None:
         message = (
             "Method doesn't allow unregistered callers (callers without established identity). "
             "Please use API Key or other form of API consumer identity to call this API."
         )
     else:
-        message = "Permission denied: Consumer has been suspended."
+        # Google names the key itself in this message: a client must not pass it on as is.
+        message = f"Permission denied: Consumer 'api_key:{key}' has been suspended."
     return error_body(403, "PERMISSION_DENIED", message)
 
 

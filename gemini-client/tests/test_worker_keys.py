@@ -88,11 +88,15 @@ async def test_all_keys_cooling_longer_goes_to_the_retry_queue(spawn, bus, stand
     assert done["status"] == "completed" and done["attempt"] == 1
 
 
-async def test_keys_never_appear_in_logs_or_messages(spawn, bus, standin):
-    standin.config(invalid_keys=[KEYS[0]], faults=[{"kind": "429", "key": IDS[1]}])
+async def test_keys_never_appear_in_logs_or_messages(spawn, bus, standin, redis, env):
+    # Google's 403 names the key ("Consumer 'api_key:…' has been suspended").
+    standin.config(invalid_keys=[KEYS[0]], denied_keys=[KEYS[1]],
+                   faults=[{"kind": "429", "key": IDS[2]}])
     worker = await spawn().started()
     await send_all(bus, 4, "secret")
-    text = worker.log_text() + repr(bus.responses)
+    state = [await redis.hgetall(f"{env['REDIS_KEY_PREFIX']}keys:{kid}") for kid in IDS]
+    assert b"suspended" in state[1][b"last_error"]
+    text = worker.log_text() + repr(bus.responses) + repr(state)
     for key in KEYS:
         assert key not in text
     events = [line["event"] for line in worker.log_lines()]

@@ -27,6 +27,8 @@ class GeminiFailure(Exception):
         return f"{self.code}: {self.message}"
 
 
+# Google API keys ("AIza" + 35 characters), should an upstream message quote one.
+_GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -53,6 +55,13 @@ def _reasons(exc: errors.APIError) -> set[str]:
 def _short(message: str | None, fallback: str) -> str:
     text = (message or fallback).strip().splitlines()[0] if (message or fallback) else fallback
     return text[:300]
+
+
+def redact(text: str, key: str) -> str:
+    """`text` with the key (Google quotes it in some 403 messages) and any Google key removed."""
+    if key:
+        text = text.replace(key, "[key]")
+    return _GOOGLE_KEY.sub("[key]", text)
 
 
 def classify(exc: BaseException) -> GeminiFailure:

@@ -11,7 +11,7 @@ from google.genai import types
 
 from ..core.config import Settings
 from ..queue.messages import GeminiRequest, Usage
-from .failures import Blame, GeminiFailure, classify
+from .failures import Blame, GeminiFailure, classify, redact
 
 _BLOCKING_FINISH = {
     "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
@@ -64,6 +64,7 @@ class GeminiApi:
             httpx_async_client=self._http,
             httpx_client=self._sync_http,
         )
+        self._keys = keys
         self._clients = {
             kid: genai.Client(api_key=key, http_options=options) for kid, key in keys.items()
         }
@@ -105,7 +106,9 @@ class GeminiApi:
         except GeminiFailure:
             raise
         except Exception as exc:
-            raise classify(exc) from exc
+            failure = classify(exc)
+            failure.message = redact(failure.message, self._keys[kid])
+            raise failure from exc
         finally:
             _open_responses.set(None)
             for response in opened:
