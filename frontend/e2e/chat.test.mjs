@@ -47,9 +47,13 @@ async function storedMessages(chatId, p = page) {
   }, chatId)
 }
 
+/** Sends `text` and waits until its reply is on the page (so `lastReply()` is that reply). */
 async function send(text, p = page) {
+  const replies = p.locator('[data-test=message-assistant]')
+  const before = await replies.count()
   await composer(p).fill(text)
   await composer(p).press('Enter')
+  await waitUntil(async () => (await replies.count()) > before, `the reply to "${text.slice(0, 30)}" to appear`)
 }
 
 /**
@@ -282,6 +286,7 @@ describe('one person, start to finish', () => {
 
   test('screenshots of the main screens', async () => {
     await page.click('[data-test=new-chat]')
+    await page.waitForURL(`${url}/`)
     await send('Show me a tiny Python function, please:\n\n```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```')
     await page.waitForURL(/\/c\/[0-9a-f-]+$/)
     await mkdir(SHOTS, { recursive: true })
