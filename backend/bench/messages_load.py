@@ -9,6 +9,7 @@ and prints requests/s and latency percentiles."""
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -48,6 +49,12 @@ async def _load(url: str, token: str, path: str, seconds: float, concurrency: in
     return latencies
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: unlike requests/s, barely moved by other load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -80,14 +87,17 @@ def main() -> None:
             user.wait_status(chat["id"], reply["assistant_message"]["id"], "completed")
         path = f"/api/chats/{chat['id']}/messages"
         asyncio.run(_load(server.url, user.token, path, 1, args.concurrency))  # warm-up
+        cpu_before = _cpu_seconds(server.process.pid)
         latencies = asyncio.run(_load(server.url, user.token, path, args.seconds, args.concurrency))
+        cpu_ms = 1000 * (_cpu_seconds(server.process.pid) - cpu_before) / len(latencies)
         print(
             f"GET {path.replace(chat['id'], '{id}')} ({len(user.messages(chat['id']))} messages), "
             f"{args.concurrency} in flight for {args.seconds:g}s, one uvicorn process:\n"
             f"  {len(latencies) / args.seconds:.0f} requests/s, "
             f"p50 {1000 * statistics.median(latencies):.1f} ms, "
             f"p99 {1000 * _percentile(latencies, 0.99):.1f} ms, "
-            f"max {1000 * max(latencies):.1f} ms ({len(latencies)} requests)"
+            f"max {1000 * max(latencies):.1f} ms ({len(latencies)} requests)\n"
+            f"  backend CPU per request: {cpu_ms:.2f} ms (user + system)"
         )
     finally:
         if server is not None:

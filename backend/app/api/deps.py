@@ -17,7 +17,7 @@ SESSION_COOKIE = "chat_session"
 _bearer = HTTPBearer(auto_error=False, description="the access_token from POST /api/auth/login")
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:  # async: no thread-pool hop
     return request.app.state.container
 
 

@@ -48,9 +48,17 @@ def completed_event(message: Message) -> tuple[str, dict[str, Any]]:
 
 
 async def list_for_chat(db: AsyncSession, user_id: UUID, chat_id: UUID) -> list[Message]:
-    await get_owned(db, user_id, chat_id)
-    query = select(Message).where(Message.chat_id == chat_id).order_by(Message.seq)
-    return list((await db.execute(query)).scalars())
+    # One round trip in the common case; only an empty answer needs the ownership check.
+    query = (
+        select(Message)
+        .join(Chat, Chat.id == Message.chat_id)
+        .where(Message.chat_id == chat_id, Chat.user_id == user_id)
+        .order_by(Message.seq)
+    )
+    messages = list((await db.execute(query)).scalars())
+    if not messages:
+        await get_owned(db, user_id, chat_id)
+    return messages
 
 
 async def _open_reply_exists(db: AsyncSession, chat_id: UUID) -> bool:
