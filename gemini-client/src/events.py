@@ -8,29 +8,34 @@ STREAM_MAXLEN = 10_000
 STREAM_TTL_S = 86_400
 
 
+# KEYS: stream[, cancel flag]. ARGV: event type, JSON data, max length, TTL seconds.
+_APPEND = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[1], 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if KEYS[2] then return redis.call('EXISTS', KEYS[2]) end
+return 0
+"""
+
+
 class ChatEvents:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._append = redis.register_script(_APPEND)
 
     async def emit(
         self, chat_id: object, event: str, data: dict, cancel_of: object = None
     ) -> bool:
-        """Appends one event; with `cancel_of`, also says (same round trip) if that message's
-        cancel flag is set."""
-        stream = f"{self._prefix}events:{chat_id}"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(
-                stream,
-                {"event": event, "data": json.dumps(data, separators=(",", ":"))},
-                maxlen=STREAM_MAXLEN,
-                approximate=True,
-            )
-            pipe.expire(stream, STREAM_TTL_S)
-            if cancel_of is not None:
-                pipe.exists(f"{self._prefix}cancel:{cancel_of}")
-            results = await pipe.execute()
-        return cancel_of is not None and bool(results[-1])
+        """Appends one event; with `cancel_of`, also says if that message's cancel flag is set.
+        One script call: this runs for every delta of every reply."""
+        keys = [f"{self._prefix}events:{chat_id}"]
+        if cancel_of is not None:
+            keys.append(f"{self._prefix}cancel:{cancel_of}")
+        cancelled = await self._append(
+            keys=keys,
+            args=[event, json.dumps(data, separators=(",", ":")), STREAM_MAXLEN, STREAM_TTL_S],
+        )
+        return bool(cancelled)
 
     async def streaming(self, chat_id: object, message_id: object, attempt: int) -> None:
         await self.emit(chat_id, "message.status", {

@@ -22,6 +22,9 @@ def main() -> None:
     uvicorn.run(
         build_app(dials), host=args.host, port=args.port, log_level="warning",
         access_log=False, loop="uvloop", http="httptools",
+        # Longer than any client's keep-alive expiry (httpx: 5 s), as on Google's side, so a
+        # client never reuses a connection the server is closing at that moment.
+        timeout_keep_alive=75,
     )
 
 

@@ -45,7 +45,8 @@ def build_http_client(settings: Settings, max_connections: int) -> httpx.AsyncCl
         trust_env=False,
         timeout=httpx.Timeout(settings.gemini_timeout_seconds),
         limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+            max_connections=max_connections, max_keepalive_connections=max_connections,
+            keepalive_expiry=5.0,  # well under the server's idle timeout
         ),
         event_hooks={"response": [_remember_response]},
     )
