@@ -1,10 +1,6 @@
 """GET /api/chats/{id}/events read through a real HTTP connection."""
 
-import signal
-
-import pytest
-
-from tests.support import Api, RunNames, Server, SseStream, WorkerRole
+from tests.support import Api, SseStream, WorkerRole
 
 
 def _text(events: list[dict], message_id: str) -> str:
@@ -149,17 +145,3 @@ def test_bad_last_event_id_and_other_users(alice: Api, bob: Api) -> None:
     assert huge.status_code == 422
     assert "Last-Event-ID" in bad.json()["detail"]
     assert bob.get(f"/chats/{chat['id']}/events").status_code == 404
-
-
-def test_a_stop_signal_ends_open_streams(alice: Api, run: RunNames, logs) -> None:
-    # Without this, uvicorn's graceful shutdown would wait for the stream forever.
-    second = Server(run.env(), logs).wait_ready()
-    stream = SseStream(Api(second.url, alice.token), alice.new_chat()["id"])
-    try:
-        second.process.send_signal(signal.SIGTERM)
-        second.process.wait(timeout=10)
-        with pytest.raises(AssertionError, match="stream ended"):
-            stream.next()
-    finally:
-        stream.close()
-        second.stop()

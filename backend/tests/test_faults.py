@@ -3,6 +3,7 @@ Each dependency is reached through a TCP proxy the test cuts (connections reset,
 refused), so the machine's shared servers keep running for everyone else."""
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from tests.support import (
     Api,
     RunNames,
     Server,
+    SseStream,
     WorkerRole,
     alembic,
     create_database,
@@ -166,3 +168,16 @@ def test_redis_down_degrades_and_recovers(faulty: Faulty, user: Api) -> None:
         c.stream("GET", f"/chats/{chat['id']}/events", timeout=10) as stream,
     ):
         assert stream.status_code == 200
+
+
+def test_a_stop_signal_ends_open_streams(faulty: Faulty, user: Api) -> None:
+    # Last in this module: it stops the server. Without the stop watch, uvicorn's graceful
+    # shutdown would wait for the open event stream forever.
+    stream = SseStream(user, user.new_chat()["id"])
+    try:
+        faulty.server.process.send_signal(signal.SIGTERM)
+        faulty.server.process.wait(timeout=10)
+        with pytest.raises(AssertionError, match="stream ended"):
+            stream.next()
+    finally:
+        stream.close()
