@@ -48,3 +48,25 @@ async def test_rabbitmq_outage_mid_reply(spawn, bus, standin, events):
 
 async def test_redis_outage_mid_reply(spawn, bus, standin, events):
     await _outage_mid_reply(spawn, bus, standin, events, service="redis", port=6379)
+
+
+async def test_worker_started_before_rabbitmq_and_redis_waits_for_them(spawn, bus):
+    amqp, redis = Relay(5672), Relay(6379)  # not listening yet: both services "down"
+    worker = spawn(
+        RABBITMQ_URL=f"amqp://guest:guest@127.0.0.1:{amqp.port}/",
+        REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
+    )
+    try:
+        await wait_for(
+            lambda: any(line.get("event") == "start_failed" for line in worker.log_lines()),
+            30, "a failed start attempt",
+        )
+        await redis.start()
+        await amqp.start()
+        await worker.started()
+        body = request("finally")
+        await bus.send(body)
+        assert (await bus.final(body["request_id"]))["status"] == "completed"
+    finally:
+        await amqp.stop()
+        await redis.stop()
