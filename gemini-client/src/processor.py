@@ -99,6 +99,11 @@ class Processor:
                     continue
                 status = "retry" if failure.blame is Blame.TRANSIENT else "failed"
                 return Outcome(status, "".join(parts), failure=failure, key_id=kid)
+            if not parts:
+                return Outcome("failed", failure=GeminiFailure(
+                    Blame.FATAL, "empty_reply",
+                    f"Gemini sent no text (finish reason: {state.finish_reason or 'none'}).",
+                ), usage=state.usage, finish_reason=state.finish_reason, key_id=kid)
             return Outcome("completed", "".join(parts), usage=state.usage,
                            finish_reason=state.finish_reason, key_id=kid)
         return Outcome("retry", failure=GeminiFailure(

@@ -169,6 +169,15 @@ def build_app(dials: Dials) -> Starlette:
             }
             if fault.kind in immediate:
                 return _error(immediate[fault.kind]())
+            if fault.kind == "empty":
+                # What a thinking model that spent its whole output budget sends.
+                frame = wire.response_chunk(
+                    text=None, model=model, response_id=response_id,
+                    prompt_tokens=prompt_tokens, completion_tokens=0, finish_reason="MAX_TOKENS",
+                )
+                if not streaming:
+                    return JSONResponse(frame)
+                return _stream_response([wire.sse(frame)], [0], standin)
             if fault.kind == "safety":
                 blocked = wire.blocked_prompt(
                     model=model, response_id=response_id, prompt_tokens=prompt_tokens

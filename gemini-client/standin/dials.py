@@ -9,7 +9,9 @@ DEFAULT_MODELS = (
     "gemini-2.5-flash,gemini-2.5-pro,gemini-2.5-flash-lite,gemini-2.0-flash,"
     "gemini-2.0-flash-lite,gemini-3-pro-preview,gemini-3-flash-preview,gemini-flash-latest"
 )
-FAULT_KINDS = ("429", "500", "503", "400", "403", "invalid_key", "midstream", "safety", "hang")
+FAULT_KINDS = (
+    "429", "500", "503", "400", "403", "invalid_key", "midstream", "safety", "hang", "empty",
+)
 
 
 def key_id(key: str) -> str:

@@ -84,6 +84,15 @@ async def test_safety_block_is_a_readable_failure(spawn, bus):
     assert "SAFETY" in done["error"]["message"]
 
 
+async def test_reply_without_text_is_a_readable_failure(spawn, bus):
+    await spawn().started()
+    body = request("think hard [[standin:empty]]")
+    await bus.send(body)
+    done = await bus.final(body["request_id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "empty_reply"
+    assert "MAX_TOKENS" in done["error"]["message"] and done["finish_reason"] == "MAX_TOKENS"
+
+
 async def test_unparseable_request_goes_to_dead_queue_with_reason(spawn, bus):
     worker = await spawn().started()
     await bus.send(b"{not json", message_id="garbage-1")
