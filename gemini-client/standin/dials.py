@@ -101,7 +101,7 @@ class Fault:
     kind: str
     count: int = 1
     key: str | None = None  # key text or key id; None: any key
-    retry_delay_s: float = 2.0  # for 429
+    retry_delay_s: float | None = 2.0  # for 429; None: no RetryInfo
     after_chunks: int | None = None  # for midstream: chunks sent before the error
     ms: int = 30_000  # for hang: how long the first chunk is held back
 

@@ -61,33 +61,36 @@ def error_body(code: int, status: str, message: str, details: list | None = None
     return {"error": error}
 
 
-def quota_exceeded(model: str, limit: int, retry_delay_s: float) -> dict:
-    seconds = max(1, math.ceil(retry_delay_s))
-    return error_body(
-        429,
-        "RESOURCE_EXHAUSTED",
+def quota_exceeded(model: str, limit: int, retry_delay_s: float | None) -> dict:
+    """Google's 429; without `retry_delay_s`, no RetryInfo (as some of Google's 429s)."""
+    message = (
         "You exceeded your current quota, please check your plan and billing details. For more "
         "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n"
         "* Quota exceeded for metric: generativelanguage.googleapis.com/"
-        f"generate_content_free_tier_requests, limit: {limit}, model: {model}\n"
-        f"Please retry in {retry_delay_s:.6f}s.",
-        [
-            {
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [
-                    {
-                        "quotaMetric": "generativelanguage.googleapis.com/"
-                        "generate_content_free_tier_requests",
-                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-                        "quotaDimensions": {"location": "global", "model": model},
-                        "quotaValue": str(limit),
-                    }
-                ],
-            },
-            _HELP,
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"},
-        ],
+        f"generate_content_free_tier_requests, limit: {limit}, model: {model}"
     )
+    details: list[dict] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/"
+                    "generate_content_free_tier_requests",
+                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                    "quotaDimensions": {"location": "global", "model": model},
+                    "quotaValue": str(limit),
+                }
+            ],
+        },
+        _HELP,
+    ]
+    if retry_delay_s is not None:
+        message += f"\nPlease retry in {retry_delay_s:.6f}s."
+        seconds = max(1, math.ceil(retry_delay_s))
+        details.append(
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"}
+        )
+    return error_body(429, "RESOURCE_EXHAUSTED", message, details)
 
 
 def api_key_invalid() -> dict:

@@ -49,7 +49,7 @@ async def test_reply_streams_into_events_and_completes(spawn, bus, events, stand
 
 
 async def test_many_requests_in_flight_at_once(spawn, bus, standin):
-    standin.config(first_chunk_ms=300, chunk_ms=20)
+    standin.config(first_chunk_ms=1000, chunk_ms=20)
     await spawn().started()
     bodies = [request(f"parallel {i}") for i in range(20)]
     for body in bodies:

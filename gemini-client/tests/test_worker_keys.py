@@ -27,7 +27,7 @@ async def test_rotation_spreads_load_evenly(spawn, bus, standin):
 async def test_429_cools_only_that_key_and_the_reply_succeeds_on_another(
     spawn, bus, standin, redis, env
 ):
-    await spawn().started()
+    await spawn(KEYS_COOLDOWN_SECONDS="300").started()
     hot = IDS[0]
     standin.config(faults=[{"kind": "429", "key": hot, "retry_delay_s": 20}])
     done = await send_all(bus, 6, "quota")
@@ -36,14 +36,20 @@ async def test_429_cools_only_that_key_and_the_reply_succeeds_on_another(
     assert standin.stats()["served_429"] == {hot: 1}
     prefix = env["REDIS_KEY_PREFIX"]
     cooling = float(await redis.hget(f"{prefix}keys:{hot}", "cooldown_until"))
-    # Google's RetryInfo (20 s) wins over KEYS_COOLDOWN_SECONDS (30 s).
-    assert 15 < cooling - time.time() <= 20
+    # Google's RetryInfo (20 s) wins over KEYS_COOLDOWN_SECONDS (300 s).
+    assert 0 < cooling - time.time() <= 20
     for other in IDS[1:]:
         assert float(await redis.hget(f"{prefix}keys:{other}", "cooldown_until")) == 0
     # While it cools, the hot key is left alone (a call that raced the 429 may have used it).
     calls = standin.stats()["calls"][hot]
     assert hot not in {d["key_id"] for d in await send_all(bus, 6, "after")}
     assert standin.stats()["calls"][hot] == calls
+
+    # A 429 without RetryInfo cools the key for KEYS_COOLDOWN_SECONDS.
+    standin.config(faults=[{"kind": "429", "key": IDS[1], "retry_delay_s": None}])
+    assert {d["status"] for d in await send_all(bus, 4, "no hint")} == {"completed"}
+    cooling = float(await redis.hget(f"{prefix}keys:{IDS[1]}", "cooldown_until"))
+    assert 250 < cooling - time.time() <= 300
 
 
 async def test_invalid_key_is_disabled_and_never_used_again(spawn, bus, standin, redis, env):
