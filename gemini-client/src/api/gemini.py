@@ -67,7 +67,8 @@ class GeminiApi:
         )
         self._keys = keys
         self._clients = {
-            kid: genai.Client(api_key=key, http_options=options) for kid, key in keys.items()
+            kid: genai.Client(vertexai=False, api_key=key, http_options=options)
+            for kid, key in keys.items()
         }
 
     async def aclose(self) -> None:
