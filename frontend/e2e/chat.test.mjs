@@ -83,6 +83,7 @@ before(async () => {
   // Slow enough to reload mid-reply and to press Stop: 40 chunks, 150 ms apart.
   stack = await stackUp({ STANDIN_CHUNKS: '40', STANDIN_CHUNK_MS: '150', STANDIN_FIRST_CHUNK_MS: '300' })
   url = stack.url
+  await mkdir(SHOTS, { recursive: true })
   browser = await launchBrowser()
   context = await browser.newContext({ viewport: DESKTOP })
   page = watch(await context.newPage())
@@ -108,7 +109,7 @@ describe('one person, start to finish', () => {
     await page.waitForURL(/\/c\/[0-9a-f-]+$/)
     firstChatId = chatIdOf()
     assert.equal(await page.locator('[data-test=message-user]').last().innerText(), 'Hello there')
-    assert.equal((await composer().inputValue()), '', 'the composer is emptied once sent')
+    await waitUntil(async () => (await composer().inputValue()) === '', 'the composer to be emptied once sent')
 
     const reply = lastReply()
     const lengths = new Set()
@@ -172,6 +173,36 @@ describe('one person, start to finish', () => {
     const { stored: redone } = await settledReply('completed')
     assert.ok(redone.content.length > cancelled.content.length, 'the retried reply is complete')
     assert.match(redone.content, /^Echo: Count to ten\n/)
+  })
+
+  test('Google answers 503: a countdown to the next attempt, and Stop ends the wait', async () => {
+    await standinDials(stack, { faults: [{ kind: '503', count: 1 }] })
+    await send('Are you there?')
+    const reply = lastReply()
+    const status = reply.locator('[data-test=reply-status]')
+    const text = await waitUntil(async () => (await statusOf(reply)) === 'retrying' && (await status.innerText()), 'the retrying state')
+    const seconds = Number(text.match(/retrying in (\d+) s, attempt (\d+)/)?.[1])
+    assert.ok(seconds > 10 && seconds <= 60, `a countdown to the next attempt: "${text}"`)
+    await waitUntil(async () => (await status.innerText()) !== text, 'the countdown to tick')
+    await page.screenshot({ path: `${SHOTS}/desktop-light-retrying.png` })
+
+    await page.click('[data-test=stop]')
+    await settledReply('cancelled')
+  })
+
+  test('Google refuses the request: the failure says why, and Retry works', async () => {
+    await standinDials(stack, { faults: [{ kind: '400', count: 1 }] })
+    await send('Please fail once')
+    const { stored } = await settledReply('failed')
+    assert.ok(stored.error, 'the stored reply has an error')
+    const shown = await lastReply().locator('[data-test=reply-status]').innerText()
+    assert.equal(shown, `Failed: ${stored.error}`)
+    assert.doesNotMatch(shown, /Traceback|standin-key|key=/i)
+    await page.screenshot({ path: `${SHOTS}/desktop-light-failed.png` })
+
+    await lastReply().locator('[data-test=retry]').click()
+    const { stored: redone } = await settledReply('completed')
+    assert.match(redone.content, /^Echo: Please fail once\n/)
   })
 
   test('the backend restarts mid-reply: the stream reconnects and loses nothing', async (t) => {
@@ -289,7 +320,6 @@ describe('one person, start to finish', () => {
     await page.waitForURL(`${url}/`)
     await send('Show me a tiny Python function, please:\n\n```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```')
     await page.waitForURL(/\/c\/[0-9a-f-]+$/)
-    await mkdir(SHOTS, { recursive: true })
     await waitUntil(async () => (await statusOf(lastReply())) === 'streaming' && (await textOf(lastReply())).length > 60, 'a reply half written')
     await page.screenshot({ path: `${SHOTS}/desktop-light-streaming.png` })
     await settledReply('completed', { sameText: false })
