@@ -50,6 +50,7 @@ def faulty(run: RunNames, logs) -> Iterator[Faulty]:
         TcpProxy("127.0.0.1", 5672),
     )
     worker = WorkerRole(names)
+    rabbitmq.pause()
     server = Server(
         names.env(
             DATABASE_URL=names.database_url(port=postgres.port),
@@ -60,7 +61,8 @@ def faulty(run: RunNames, logs) -> Iterator[Faulty]:
         logs,
     )
     try:
-        yield Faulty(server.wait_ready(), worker, names, postgres, redis, rabbitmq)
+        # RabbitMQ is unreachable from the start: the first test needs the backend that way.
+        yield Faulty(server.wait_ready(healthy=False), worker, names, postgres, redis, rabbitmq)
     finally:
         server.stop()
         for proxy in (postgres, redis, rabbitmq):
@@ -79,6 +81,21 @@ def user(faulty: Faulty) -> Api:
 
 def _health(faulty: Faulty) -> httpx.Response:
     return httpx.get(faulty.server.url + "/api/health", timeout=10)
+
+
+def test_started_before_rabbitmq_it_serves_then_connects(faulty: Faulty) -> None:
+    user = register(faulty.server.url)
+    chat = user.new_chat()
+    try:
+        assert _health(faulty).json()["checks"]["rabbitmq"] != "ok"
+        reply = user.send(chat["id"], "early bird")["assistant_message"]
+    finally:
+        faulty.rabbitmq.resume()
+    request, _ = faulty.worker.take_request(reply["id"], timeout=40)
+    assert request["contents"] == [{"role": "user", "text": "early bird"}]
+    faulty.worker.respond(request, "completed", "worm")
+    assert user.wait_status(chat["id"], reply["id"], "completed")["content"] == "worm"
+    wait_for(lambda: _health(faulty).status_code == 200, "health to recover")
 
 
 def test_accepted_while_rabbitmq_is_down_is_published_when_it_is_back(

@@ -23,7 +23,7 @@ from app.services.messages import completed_event, status_event
 
 log = logging.getLogger(__name__)
 
-DB_RETRY_MAX_SECONDS = 5.0
+DB_RETRY_MAX_SECONDS = 2.0
 
 
 def _error_text(response: GeminiResponse) -> str | None:
