@@ -41,7 +41,7 @@ export type MessageStatus =
   | 'failed'
   | 'cancelled'
 
-export const FINAL_STATUSES: readonly MessageStatus[] = ['completed', 'failed', 'cancelled']
+const FINAL_STATUSES: readonly MessageStatus[] = ['completed', 'failed', 'cancelled']
 
 export function isFinal(status: MessageStatus): boolean {
   return FINAL_STATUSES.includes(status)
@@ -116,9 +116,3 @@ export interface CompletedEvent {
 export interface ResetEvent {
   message_id: string
 }
-
-export type ChatEvent =
-  | { type: 'message.delta'; data: DeltaEvent }
-  | { type: 'message.status'; data: StatusEvent }
-  | { type: 'message.completed'; data: CompletedEvent }
-  | { type: 'message.reset'; data: ResetEvent }

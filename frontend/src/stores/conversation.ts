@@ -39,7 +39,7 @@ interface Overlay {
 export type ConnectionState = StreamState | 'idle'
 
 /** How often a chat with a reply in progress re-reads its messages, whatever the stream says. */
-export const SAFETY_POLL_MS = 20_000
+const SAFETY_POLL_MS = 20_000
 /** Load the messages anyway if the stream has not opened by then. */
 const FIRST_LOAD_FALLBACK_MS = 1_500
 
