@@ -96,4 +96,8 @@ def classify(exc: BaseException) -> GeminiFailure:
         return GeminiFailure(
             Blame.FATAL, "bad_request", f"Invalid generation settings: {exc.errors()[0]['msg']}"
         )
-    raise exc
+    # Anything else (an SDK surprise): retried through the queues, so it ends in the dead queue
+    # rather than being redelivered forever.
+    return GeminiFailure(
+        Blame.TRANSIENT, "internal_error", f"Unexpected error calling Gemini ({type(exc).__name__})"
+    )

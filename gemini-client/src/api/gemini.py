@@ -10,6 +10,7 @@ from google import genai
 from google.genai import types
 
 from ..core.config import Settings
+from ..core.logging import log
 from ..queue.messages import GeminiRequest, Usage
 from .failures import Blame, GeminiFailure, classify, redact
 
@@ -109,6 +110,9 @@ class GeminiApi:
             raise
         except Exception as exc:
             failure = classify(exc)
+            if failure.code == "internal_error":
+                detail = redact(repr(exc)[:300], self._keys[kid])
+                log.error("unexpected_gemini_error", extra={"key_id": kid, "error": detail})
             failure.message = redact(failure.message, self._keys[kid])
             raise failure from exc
         finally:
