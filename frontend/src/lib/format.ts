@@ -1,6 +1,6 @@
 /** "58 s", "3 min", "2 h": how long until `target`, never negative. */
 export function untilText(target: number, now: number): string {
-  const seconds = Math.max(0, Math.ceil((target - now) / 1000))
+  const seconds = Math.max(0, Math.round((target - now) / 1000))
   if (seconds < 120) return `${seconds} s`
   const minutes = Math.round(seconds / 60)
   if (minutes < 120) return `${minutes} min`
