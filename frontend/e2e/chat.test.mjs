@@ -299,6 +299,15 @@ describe('one person, start to finish', () => {
     assert.equal(stored.model, 'gemini-2.5-pro')
     assert.match(stored.content, /system: Answer like a pirate\./)
 
+    // Regenerate the last reply: written again, in place, to the same (deterministic) text.
+    const count = await page.locator('[data-test=message-assistant]').count()
+    await page.click('[data-test=regenerate]')
+    await waitUntil(async () => ['pending', 'streaming'].includes(await statusOf(lastReply())), 'the regeneration to start')
+    const { stored: again } = await settledReply('completed')
+    assert.equal(again.id, stored.id)
+    assert.equal(again.content, stored.content)
+    assert.equal(await page.locator('[data-test=message-assistant]').count(), count)
+
     await page.reload()
     await page.click('[data-test=open-settings]')
     assert.equal(await page.locator('[data-test=model]').inputValue(), 'gemini-2.5-pro')
