@@ -3,6 +3,7 @@ Each dependency is reached through a TCP proxy the test cuts (connections reset,
 refused), so the machine's shared servers keep running for everyone else."""
 
 import contextlib
+import json
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -172,12 +173,27 @@ def test_redis_down_degrades_and_recovers(faulty: Faulty, user: Api) -> None:
         assert events.status_code == 503 and "Redis" in events.json()["detail"]
         health = _health(faulty)
         assert health.status_code == 503 and health.json()["checks"]["redis"] != "ok"
+        # The answer is stored at once, but its event cannot be written yet.
+        request, _ = faulty.worker.take_request(reply["id"])
+        faulty.worker.respond(request, "completed", "ok")
+        assert user.wait_status(chat["id"], reply["id"], "completed")["content"] == "ok"
     finally:
         faulty.redis.resume()
-    request, _ = faulty.worker.take_request(reply["id"])
-    faulty.worker.respond(request, "completed", "ok")
-    assert user.wait_status(chat["id"], reply["id"], "completed")["content"] == "ok"
     wait_for(lambda: _health(faulty).status_code == 200, "health to recover")
+    # Once Redis is back, the held response announces the stored reply: no one is left
+    # waiting on "generating" (an SSE client that joined after the gap reads it from the id
+    # it last saw).
+    stream_key = f"{faulty.names.prefix}events:{chat['id']}"
+    completed = wait_for(
+        lambda: [
+            fields
+            for _, fields in faulty.worker.redis.xrange(stream_key)
+            if fields["event"] == "message.completed"
+        ],
+        "the message.completed event after Redis came back",
+    )
+    assert json.loads(completed[0]["data"])["message"]["content"] == "ok"
+    wait_for(faulty.worker.responses_settled, "the response to be acked")
     with (
         httpx.Client(
             base_url=user.url + "/api", headers={"Authorization": f"Bearer {user.token}"}

@@ -44,9 +44,9 @@ class EventLog:
         await self._redis.aclose()
         await self._blocking.aclose()
 
-    async def append(self, chat_id: UUID, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Append events after a commit. Redis being down must not undo what PostgreSQL holds,
-        so a failure is logged: clients reload GET /messages when they reconnect."""
+    async def append(self, chat_id: UUID, events: Iterable[tuple[str, dict[str, Any]]]) -> bool:
+        """Append events after a commit; False if Redis is unavailable. That must not undo what
+        PostgreSQL holds: clients reload GET /messages when they reconnect."""
         key = self._keys.events(chat_id)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -57,6 +57,8 @@ class EventLog:
                 await pipe.execute()
         except RedisError as error:
             log.warning("could not append events to chat %s: %s", chat_id, error)
+            return False
+        return True
 
     async def delete(self, chat_id: UUID) -> None:
         try:

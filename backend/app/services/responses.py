@@ -34,19 +34,32 @@ def _error_text(response: GeminiResponse) -> str | None:
     return None
 
 
-async def apply(c: Container, response: GeminiResponse) -> list[tuple[str, dict[str, Any]]]:
-    """Store the response; returns the events to append once committed (empty: no change)."""
+def _state_event(message: Message) -> tuple[str, dict[str, Any]]:
+    return completed_event(message) if message.status == "completed" else status_event(message)
+
+
+async def apply(
+    c: Container, response: GeminiResponse, redelivered: bool = False
+) -> list[tuple[str, dict[str, Any]]]:
+    """Store the response; returns the events to append once committed (empty: no change).
+
+    A redelivered response that changes nothing still returns the event of the stored state:
+    the process that applied it may have died between its commit and its event."""
     async with c.sessionmaker() as db:
         query = select(Message).where(Message.request_id == response.request_id).with_for_update()
         message = (await db.execute(query)).scalar_one_or_none()
-        if message is None or message.status in FINAL_STATUSES:
+        if message is None:
             return []
-        if response.status == "retrying":
-            stale = response.attempt < message.attempt or (
-                response.attempt == message.attempt and message.status == "retrying"
+        stale = message.status in FINAL_STATUSES or (
+            response.status == "retrying"
+            and (
+                response.attempt < message.attempt
+                or (response.attempt == message.attempt and message.status == "retrying")
             )
-            if stale:
-                return []
+        )
+        if stale:
+            return [_state_event(message)] if redelivered else []
+        if response.status == "retrying":
             message.status = "retrying"
             message.attempt = response.attempt
             message.next_attempt_at = response.next_attempt_at
@@ -67,9 +80,7 @@ async def apply(c: Container, response: GeminiResponse) -> list[tuple[str, dict[
             message.latency_ms = response.latency_ms
         await db.commit()
         await db.refresh(message)
-    if message.status == "completed":
-        return [completed_event(message)]
-    return [status_event(message)]
+    return [_state_event(message)]
 
 
 class ResponseConsumer:
@@ -90,7 +101,7 @@ class ResponseConsumer:
         delay = 0.25
         while True:
             try:
-                events = await apply(self._c, response)
+                events = await apply(self._c, response, incoming.redelivered)
                 break
             except (DBAPIError, SQLAlchemyError, OSError) as error:
                 if _channel_closed(incoming):
@@ -107,8 +118,11 @@ class ResponseConsumer:
                 await asyncio.sleep(1)
                 await _settle(incoming.nack(requeue=True))
                 return
-        if events:
-            await self._c.events.append(response.chat_id, events)
+        if events and not await self._c.events.append(response.chat_id, events):
+            # Stored but not announced (Redis away): the redelivery announces it.
+            await asyncio.sleep(1)
+            await _settle(incoming.nack(requeue=True))
+            return
         await _settle(incoming.ack())
 
 
