@@ -17,14 +17,16 @@ from redis.asyncio import Redis
 
 WINDOW_MS = 60_000
 
-# KEYS: hash1, window1, hash2, window2, ...  ARGV: now_ms, limit, member, first index (0-based).
+# Time is Redis's own clock, so replicas on hosts whose clocks disagree still share one window.
+# KEYS: hash1, window1, hash2, window2, ...  ARGV: limit, nonce, first index (0-based).
 # Returns {i, 0} with the 1-based position of the chosen key, {0, ms} when every usable key is
 # busy (ms until the earliest frees up), or {0, -1} when every key is disabled.
 _ACQUIRE = """
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
 local n = #KEYS / 2
-local first = tonumber(ARGV[4])
+local first = tonumber(ARGV[3])
 local best, best_used, earliest = nil, nil, nil
 for step = 0, n - 1 do
   local i = (first + step) % n
@@ -50,7 +52,7 @@ for step = 0, n - 1 do
 end
 if best ~= nil then
   local h, w = KEYS[2 * best + 1], KEYS[2 * best + 2]
-  redis.call('ZADD', w, now, ARGV[3])
+  redis.call('ZADD', w, now, now .. '-' .. ARGV[2])
   redis.call('PEXPIRE', w, 61000)
   redis.call('HINCRBY', h, 'requests_total', 1)
   return {best + 1, 0}
@@ -59,11 +61,13 @@ if earliest == nil then return {0, -1} end
 return {0, math.max(1, math.ceil(earliest - now))}
 """
 
-# KEYS: hash. ARGV: cooldown_until (epoch s), last_error. Never shortens a running cooldown.
+# KEYS: hash. ARGV: seconds, last_error. Never shortens a running cooldown.
 _COOL = """
+local t = redis.call('TIME')
+local until_s = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', KEYS[1], 'cooldown_until')) or 0
-if tonumber(ARGV[1]) > current then
-  redis.call('HSET', KEYS[1], 'cooldown_until', ARGV[1])
+if until_s > current then
+  redis.call('HSET', KEYS[1], 'cooldown_until', string.format('%.3f', until_s))
 end
 redis.call('HINCRBY', KEYS[1], 'failures', 1)
 redis.call('HSET', KEYS[1], 'last_error', ARGV[2])
@@ -123,11 +127,9 @@ class KeyPool:
     async def try_acquire(self) -> tuple[str | None, int]:
         """(key id, 0) with the use recorded, or (None, ms until one frees up)."""
         keys = [name for kid in self._ids for name in (self._hash(kid), self._window(kid))]
-        now_ms = int(time.time() * 1000)
         position, wait_ms = await self._acquire(
             keys=keys,
-            args=[now_ms, self._max_per_minute, f"{now_ms}-{uuid.uuid4().hex[:12]}",
-                  random.randrange(len(self._ids))],
+            args=[self._max_per_minute, uuid.uuid4().hex[:12], random.randrange(len(self._ids))],
         )
         if position:
             return self._ids[position - 1], 0
@@ -150,7 +152,7 @@ class KeyPool:
             await asyncio.sleep(wait_s + random.uniform(0.005, 0.05))
 
     async def cool_down(self, kid: str, seconds: float, reason: str) -> None:
-        await self._cool(keys=[self._hash(kid)], args=[f"{time.time() + seconds:.3f}", reason])
+        await self._cool(keys=[self._hash(kid)], args=[f"{seconds:.3f}", reason])
 
     async def disable(self, kid: str, reason: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
