@@ -24,11 +24,13 @@ def standin(log_dir: Path) -> Iterator[StandIn]:
     server.stop()
 
 
-@pytest.fixture
-def env(standin: StandIn) -> dict[str, str]:
-    """Settings for this test's workers: its own Redis prefix and queue names."""
+def fresh_standin(standin: StandIn) -> None:
     standin.reset()
     standin.config(first_chunk_ms=20, chunk_ms=5)
+
+
+def worker_env(standin: StandIn) -> dict[str, str]:
+    """Worker settings with their own Redis prefix and queue names."""
     run = uuid.uuid4().hex[:10]
     return {
         "GEMINI_API_KEYS": ",".join(KEYS),
@@ -48,6 +50,23 @@ def env(standin: StandIn) -> dict[str, str]:
     }
 
 
+async def drop_everything(bus: Bus, prefix: str) -> None:
+    """Deletes the run's queues and Redis keys."""
+    await bus.close(sorted(bus.queue_names))
+    client = aioredis.Redis.from_url(REDIS_URL)
+    stale = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+    if stale:
+        await client.delete(*stale)
+    await client.aclose()
+
+
+@pytest.fixture
+def env(standin: StandIn) -> dict[str, str]:
+    """This test's worker settings; the stand-in back to its test dials."""
+    fresh_standin(standin)
+    return worker_env(standin)
+
+
 @pytest.fixture
 async def redis() -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(REDIS_URL)
@@ -56,14 +75,10 @@ async def redis() -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-async def bus(env: dict[str, str], redis: aioredis.Redis) -> AsyncIterator[Bus]:
+async def bus(env: dict[str, str]) -> AsyncIterator[Bus]:
     opened = await Bus(env).open()
     yield opened
-    await opened.close(sorted(opened.queue_names))
-    prefix = env["REDIS_KEY_PREFIX"]
-    stale = [key async for key in redis.scan_iter(match=f"{prefix}*", count=500)]
-    if stale:
-        await redis.delete(*stale)
+    await drop_everything(opened, env["REDIS_KEY_PREFIX"])
 
 
 @pytest.fixture
@@ -89,3 +104,37 @@ def spawn(env: dict[str, str], bus: Bus, tmp_path: Path) -> Iterator[Callable[..
     yield start
     for worker in started:
         worker.kill()
+
+
+def shared_worker(**overrides: str) -> tuple:
+    """Module-scoped `env`, `bus` and `worker` fixtures (plus an autouse stand-in reset): the
+    tests of a module share one worker, its queues and Redis prefix, each test with its own
+    chat, message and request ids. Use: `env, bus, worker, _fresh = shared_worker(...)`."""
+
+    @pytest.fixture(scope="module")
+    def env(standin: StandIn) -> dict[str, str]:
+        return {**worker_env(standin), **overrides}
+
+    @pytest.fixture(scope="module")
+    async def bus(env: dict[str, str]) -> AsyncIterator[Bus]:
+        opened = await Bus(env).open()
+        yield opened
+        await drop_everything(opened, env["REDIS_KEY_PREFIX"])
+
+    @pytest.fixture(scope="module")
+    async def worker(env: dict[str, str], bus: Bus, log_dir: Path) -> AsyncIterator[Worker]:
+        delays = [float(d) for d in env["QUEUE_RETRY_DELAYS"].split(",")]
+        bus.queue_names |= set(
+            Topology(env["REQUEST_QUEUE"], env["RESPONSE_QUEUE"], delays).all_names()
+        )
+        log = log_dir / f"worker-{env['REQUEST_QUEUE'].rsplit('.', 1)[-1]}.log"
+        running = await Worker(env, log).start().started()
+        yield running
+        running.kill()
+
+    @pytest.fixture(autouse=True)
+    def _fresh(standin: StandIn, worker: Worker) -> None:
+        fresh_standin(standin)
+        assert worker.proc is not None and worker.proc.poll() is None, worker.log_text()
+
+    return env, bus, worker, _fresh

@@ -1,14 +1,19 @@
-"""A request through a real worker: events in Redis, one response on the queue, then the ack."""
+"""A request through a real worker: events in Redis, one response on the queue, then the ack.
+
+These tests share one worker (and its queues and Redis prefix): each uses its own chat, message
+and request ids, and the stand-in is reset before each."""
 
 import json
 
 from standin.replies import reply_text
 
+from .conftest import shared_worker
 from .support import key_id, request, wait_for
 
+env, bus, worker, _fresh = shared_worker()
 
-async def test_reply_streams_into_events_and_completes(spawn, bus, events, standin, redis, env):
-    worker = await spawn().started()
+
+async def test_reply_streams_into_events_and_completes(worker, bus, events, standin, redis, env):
     body = request(
         "and now?", system_instruction="Answer in French.",
         contents=[
@@ -48,9 +53,8 @@ async def test_reply_streams_into_events_and_completes(spawn, bus, events, stand
     assert "test-key" not in worker.log_text()
 
 
-async def test_many_requests_in_flight_at_once(spawn, bus, standin):
+async def test_many_requests_in_flight_at_once(worker, bus, standin):
     standin.config(first_chunk_ms=1000, chunk_ms=20)
-    await spawn().started()
     bodies = [request(f"parallel {i}") for i in range(20)]
     for body in bodies:
         await bus.send(body)
@@ -60,8 +64,7 @@ async def test_many_requests_in_flight_at_once(spawn, bus, standin):
     assert standin.stats()["max_in_flight"] >= 10
 
 
-async def test_bad_request_fails_at_once_without_blaming_a_key(spawn, bus, redis, env, standin):
-    await spawn().started()
+async def test_bad_request_fails_at_once_without_blaming_a_key(worker, bus, redis, env, standin):
     body = request("hi", model="gemini-0.1-nano")
     await bus.send(body)
     done = await bus.final(body["request_id"])
@@ -75,8 +78,7 @@ async def test_bad_request_fails_at_once_without_blaming_a_key(spawn, bus, redis
         assert state[b"failures"] == b"0" and state[b"disabled"] == b"0"
 
 
-async def test_safety_block_is_a_readable_failure(spawn, bus):
-    await spawn().started()
+async def test_safety_block_is_a_readable_failure(worker, bus):
     body = request("something bad [[standin:safety]]")
     await bus.send(body)
     done = await bus.final(body["request_id"])
@@ -84,8 +86,7 @@ async def test_safety_block_is_a_readable_failure(spawn, bus):
     assert "SAFETY" in done["error"]["message"]
 
 
-async def test_reply_without_text_is_a_readable_failure(spawn, bus):
-    await spawn().started()
+async def test_reply_without_text_is_a_readable_failure(worker, bus):
     body = request("think hard [[standin:empty]]")
     await bus.send(body)
     done = await bus.final(body["request_id"])
@@ -93,8 +94,7 @@ async def test_reply_without_text_is_a_readable_failure(spawn, bus):
     assert "MAX_TOKENS" in done["error"]["message"] and done["finish_reason"] == "MAX_TOKENS"
 
 
-async def test_unparseable_request_goes_to_dead_queue_with_reason(spawn, bus):
-    worker = await spawn().started()
+async def test_unparseable_request_goes_to_dead_queue_with_reason(worker, bus):
     await bus.send(b"{not json", message_id="garbage-1")
     unknown_version = request("hi", v=7)
     await bus.send(unknown_version)
@@ -113,8 +113,7 @@ async def test_unparseable_request_goes_to_dead_queue_with_reason(spawn, bus):
     assert worker.proc.poll() is None
 
 
-async def test_cancel_before_the_call_publishes_cancelled(spawn, bus, redis, env, standin):
-    await spawn().started()
+async def test_cancel_before_the_call_publishes_cancelled(worker, bus, redis, env, standin):
     body = request("never mind")
     await redis.set(f"{env['REDIS_KEY_PREFIX']}cancel:{body['message_id']}", "1", ex=60)
     await bus.send(body)
@@ -123,9 +122,8 @@ async def test_cancel_before_the_call_publishes_cancelled(spawn, bus, redis, env
     assert standin.stats()["total_calls"] == 0
 
 
-async def test_cancel_stops_the_stream_between_chunks(spawn, bus, redis, env, events, standin):
+async def test_cancel_stops_the_stream_between_chunks(worker, bus, redis, env, events, standin):
     standin.config(first_chunk_ms=20, chunk_ms=300, chunks=10)
-    await spawn().started()
     body = request("a long story please")
 
     async def first_delta() -> bool:

@@ -4,15 +4,18 @@ from datetime import datetime
 
 from standin.replies import reply_text
 
+from .conftest import shared_worker
 from .support import request
+
+# Gemini calls time out after 1 s in this module (the timeout test holds a reply back 3 s).
+env, bus, worker, _fresh = shared_worker(GEMINI_TIMEOUT_SECONDS="1")
 
 
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-async def test_retries_escalate_then_fail_into_the_dead_queue(spawn, bus, standin, events):
-    await spawn().started()
+async def test_retries_escalate_then_fail_into_the_dead_queue(worker, bus, standin, events):
     standin.config(faults=[{"kind": "503", "count": 10}])
     body = request("are you there?")
     await bus.send(body)
@@ -43,8 +46,7 @@ async def test_retries_escalate_then_fail_into_the_dead_queue(spawn, bus, standi
     ]
 
 
-async def test_error_mid_stream_resets_and_the_retry_completes(spawn, bus, standin, events):
-    await spawn().started()
+async def test_error_mid_stream_resets_and_the_retry_completes(worker, bus, standin, events):
     standin.config(faults=[{"kind": "midstream", "after_chunks": 3}])
     body = request("tell me a story")
     await bus.send(body)
@@ -61,8 +63,7 @@ async def test_error_mid_stream_resets_and_the_retry_completes(spawn, bus, stand
     assert await events.text(body["chat_id"]) == expected
 
 
-async def test_timeout_is_retried(spawn, bus, standin):
-    await spawn(GEMINI_TIMEOUT_SECONDS="0.5").started()
+async def test_timeout_is_retried(worker, bus, standin):
     standin.config(faults=[{"kind": "hang", "ms": 3000}])
     body = request("slow one")
     await bus.send(body)
