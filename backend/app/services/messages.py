@@ -70,11 +70,13 @@ async def _open_reply_exists(db: AsyncSession, chat_id: UUID) -> bool:
     return (await db.execute(query.limit(1))).first() is not None
 
 
-async def _history(db: AsyncSession, chat_id: UUID, before_seq: int | None) -> list[Message]:
-    query = select(Message).where(Message.chat_id == chat_id)
-    if before_seq is not None:
-        query = query.where(Message.seq < before_seq)
-    query = query.order_by(Message.seq.desc()).limit(HISTORY_MAX_MESSAGES)
+async def _history(db: AsyncSession, chat_id: UUID, before_seq: int) -> list[Message]:
+    query = (
+        select(Message)
+        .where(Message.chat_id == chat_id, Message.seq < before_seq)
+        .order_by(Message.seq.desc())
+        .limit(HISTORY_MAX_MESSAGES)
+    )
     return list(reversed((await db.execute(query)).scalars().all()))
 
 
@@ -128,7 +130,6 @@ async def send(
         raise Conflict(REPLY_IN_PROGRESS)
     await ratelimit.take(c, user_id)
 
-    first = not await _history(db, chat_id, None)
     question = Message(chat_id=chat_id, role="user", content=content, status="completed")
     db.add(question)
     await db.flush()
@@ -143,8 +144,9 @@ async def send(
     )
     db.add(reply)
     await db.flush()
-    row = _queue_outbox(db, c, chat, reply, await _history(db, chat_id, reply.seq))
-    if first and chat.title == DEFAULT_TITLE:
+    history = await _history(db, chat_id, reply.seq)
+    row = _queue_outbox(db, c, chat, reply, history)
+    if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the chat's first message names it
         chat.title = " ".join(content.split())[:AUTO_TITLE_CHARS]
     chat.updated_at = func.now()
     await _commit_reply(db)
