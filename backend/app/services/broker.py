@@ -115,11 +115,16 @@ class Broker:
             message_id=message_id,
             headers={"x-reason": reason[:1000]},
         )
-        await channel.default_exchange.publish(
-            message,
-            routing_key=self.dead_letter_queue,
-            timeout=self._settings.PUBLISH_TIMEOUT_SECONDS,
-        )
+        try:
+            await channel.default_exchange.publish(
+                message,
+                routing_key=self.dead_letter_queue,
+                timeout=self._settings.PUBLISH_TIMEOUT_SECONDS,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise BrokerUnavailable(f"dead-letter publish failed: {error!r}") from error
 
     async def ping(self) -> None:
         """A round trip to the broker: open and close a channel of its own (a failed check

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from app.core.container import Container
 from app.core.queue_messages import GeminiResponse
 from app.db.models import FINAL_STATUSES, Message
+from app.services.broker import BrokerUnavailable
 from app.services.messages import completed_event, status_event
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,13 @@ class ResponseConsumer:
                 f"unreadable response: {error.errors()[0]['msg']} at {error.errors()[0]['loc']}"
             )
             log.error("%s (message_id=%s); dead-lettered", reason, incoming.message_id)
-            await self._c.broker.dead_letter(incoming.body, reason, incoming.message_id)
-            await incoming.ack()
+            try:
+                await self._c.broker.dead_letter(incoming.body, reason, incoming.message_id)
+            except BrokerUnavailable:
+                await asyncio.sleep(1)
+                await _settle(incoming.nack(requeue=True))  # parked on the next delivery
+                return
+            await _settle(incoming.ack())
             return
         delay = 0.25
         while True:
