@@ -90,16 +90,29 @@ class Sample:
     t_first: float | None
     t_done: float | None
     status: str
+    t_accepted: float | None = None  # when the 202 arrived
 
 
 class Chats:
-    """`n` chats over `users` accounts, each followed over SSE like a browser tab."""
+    """`n` chat slots over `users` accounts, each followed over SSE like a browser tab. A slot
+    moves to a new chat every TURNS_PER_CHAT messages: a chat's whole history travels with each
+    request, so endless chats would measure history size rather than the pipeline."""
+
+    TURNS_PER_CHAT = 10
 
     def __init__(self, url: str, n: int, users: int):
         self.url, self.n, self.n_users = url, n, max(1, min(users, n))
         self.clients: list[ChatClient] = []
         self.chats: list[tuple[ChatClient, str, ChatFollower]] = []
+        self.turns: Counter = Counter()
         self.errors: Counter = Counter()
+
+    async def _new_chat(self, i: int) -> tuple[ChatClient, str, ChatFollower]:
+        c = self.clients[i % self.n_users]
+        chat_id = (await c.create_chat(f"bench #{i}"))["id"]
+        follower = ChatFollower(c.http, chat_id, c.auth).start()
+        await asyncio.wait_for(follower.connected.wait(), 60)
+        return c, chat_id, follower
 
     async def __aenter__(self) -> Chats:
         async def user() -> ChatClient:
@@ -108,14 +121,7 @@ class Chats:
             return c
 
         self.clients = list(await asyncio.gather(*(user() for _ in range(self.n_users))))
-
-        async def chat(i: int):
-            c = self.clients[i % self.n_users]
-            chat_id = (await c.create_chat(f"bench #{i}"))["id"]
-            return c, chat_id, ChatFollower(c.http, chat_id, c.auth).start()
-
-        self.chats = list(await asyncio.gather(*(chat(i) for i in range(self.n))))
-        await asyncio.wait_for(asyncio.gather(*(f.connected.wait() for *_, f in self.chats)), 60)
+        self.chats = list(await asyncio.gather(*(self._new_chat(i) for i in range(self.n))))
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -125,6 +131,11 @@ class Chats:
             await c.aclose()
 
     async def one(self, index: int, text: str) -> Sample:
+        if self.turns[index] >= self.TURNS_PER_CHAT:
+            await self.chats[index][2].stop()
+            self.chats[index] = await self._new_chat(index)
+            self.turns[index] = 0
+        self.turns[index] += 1
         client, chat_id, follower = self.chats[index]
         t0 = time.monotonic()
         r = await client.http.post(
@@ -136,15 +147,16 @@ class Chats:
             self.errors[f"HTTP {r.status_code}"] += 1
             await asyncio.sleep(0.1)
             return Sample(t0, None, None, f"http-{r.status_code}")
+        t_acc = time.monotonic()
         rep = follower.reply(r.json()["assistant_message"]["id"])
         try:
             await asyncio.wait_for(rep.settled.wait(), 60)
         except TimeoutError:
             self.errors["no final event within 60 s"] += 1
-            return Sample(t0, rep.first_delta_at, None, "timeout")
+            return Sample(t0, rep.first_delta_at, None, "timeout", t_acc)
         if rep.final_status != "completed":
             self.errors[f"reply {rep.final_status}"] += 1
-        return Sample(t0, rep.first_delta_at, rep.completed_at, rep.final_status or "?")
+        return Sample(t0, rep.first_delta_at, rep.completed_at, rep.final_status or "?", t_acc)
 
     async def closed_loop(
         self, *, rounds: int | None = None, until: float | None = None, stop=None, on_sample=None
@@ -177,6 +189,7 @@ def latency_figures(samples: list[Sample]) -> dict:
     return {
         "replies": len(ok),
         "errors": len(samples) - len(ok),
+        "post_answered": summary([s.t_accepted - s.t_post for s in ok]),
         "to_first_delta": summary([s.t_first - s.t_post for s in ok]),
         "to_completed": summary([s.t_done - s.t_post for s in ok]),
         "overhead_first_delta": summary([s.t_first - s.t_post - NOMINAL_FIRST for s in ok]),

@@ -100,11 +100,17 @@ def test_invalid_utf8(user):
         b'{"content": "\xff\xfe\xfd", "role": "user"}',
         b'{"content": "ok\xc3", "role": "user"}',
         b'{"content": "\xed\xa0\x80 lone surrogate", "role": "user"}',
+        b'{"content": "\\ud800 escaped lone surrogate", "role": "user"}',
     ):
         assert_clear_4xx(user.post(url, content=body, headers=headers), 400, 422)
-    r = httpx.post(
-        str(user.base_url) + "/auth/register",
-        content=b'{"email": "\xff@x.io", "password": "long enough pass"}',
+    for body in (b'{"title": "\\udfff"}', b'{"system_prompt": "\xed\xb0\x80"}'):
+        assert_clear_4xx(user.post("/chats", content=body, headers=headers), 400, 422)
+        assert_clear_4xx(
+            user.patch(f"/chats/{user.chat_id}", content=body, headers=headers), 400, 422
+        )
+    r = user.post(
+        "/auth/register",
+        content=b'{"email": "a@x.io", "password": "\\ud800 long enough pass"}',
         headers=headers,
     )
     assert_clear_4xx(r, 400, 422)

@@ -17,7 +17,7 @@ async def run_scenario(
     *,
     chats: int = 24,
     duration: float = 120.0,
-    tail: float = 3.0,
+    tail: float = 2.0,
     max_turns: int = 20,
     think: float = 1.0,
     start_after: int = 6,
