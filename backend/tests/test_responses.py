@@ -23,41 +23,47 @@ def test_the_same_response_twice_is_applied_once(
     chat, request = _pending_reply(alice, worker)
     stream = SseStream(alice, chat["id"])
     try:
+        # The backend handles deliveries concurrently: the row lock decides, not the order.
         worker.respond(request, "completed", "Echo: hello")
-        worker.respond(request, "completed", "Echo: hello, but different")
-        worker.respond(request, "retrying", attempt=3)
+        worker.respond(request, "completed", "Echo: hello")
         stored = alice.wait_status(chat["id"], request["message_id"], "completed")
         events = stream.until(lambda e: e["event"] == "message.completed")
     finally:
         stream.close()
-    assert stored["content"] == "Echo: hello"
-    assert events[-1]["data"]["message"]["content"] == "Echo: hello"
-    completed = [e for e, _ in _events(worker, run, chat["id"]) if e == "message.completed"]
     wait_for(worker.responses_settled, "every response to be acked")
+    assert stored["content"] == events[-1]["data"]["message"]["content"] == "Echo: hello"
+    completed = [e for e, _ in _events(worker, run, chat["id"]) if e == "message.completed"]
     assert len(completed) == 1
     assert alice.message(chat["id"], request["message_id"]) == stored
 
 
-def test_out_of_order_responses_never_undo_a_later_state(
+def test_late_and_out_of_order_responses_never_undo_a_later_state(
     alice: Api, worker: WorkerRole, run: RunNames
 ) -> None:
     chat, request = _pending_reply(alice, worker)
+    message_id = request["message_id"]
     error = {"code": "upstream_unavailable", "message": "Gemini is overloaded", "retryable": True}
     worker.respond(
         request, "retrying", attempt=2, error=error, next_attempt_at="2030-01-01T00:00:00Z"
     )
-    retrying = alice.wait_status(chat["id"], request["message_id"], "retrying")
+    retrying = alice.wait_status(chat["id"], message_id, "retrying")
     assert (retrying["attempt"], retrying["error"]) == (2, "Gemini is overloaded")
     assert retrying["next_attempt_at"].startswith("2030-01-01T00:00:00")
 
-    worker.respond(request, "retrying", attempt=1, error=error)  # older: ignored
+    worker.respond(request, "retrying", attempt=1, error=error)  # an older attempt's news
+    wait_for(worker.responses_settled, "the older retrying to be handled")
+    assert alice.message(chat["id"], message_id) == retrying
+
     worker.respond(request, "failed", attempt=4, error={**error, "message": "gave up"})
-    worker.respond(request, "completed", "too late")  # after a final status: ignored
+    failed = alice.wait_status(chat["id"], message_id, "failed")
+    assert (failed["error"], failed["attempt"], failed["content"]) == ("gave up", 4, "")
+
+    # After a final status, nothing changes it.
+    worker.respond(request, "completed", "too late")
     worker.respond(request, "retrying", attempt=5, error=error)
     worker.respond(request, "cancelled", "nope")
-    wait_for(worker.responses_settled, "every response to be acked")
-    final = alice.wait_status(chat["id"], request["message_id"], "failed")
-    assert (final["error"], final["attempt"], final["content"]) == ("gave up", 4, "")
+    wait_for(worker.responses_settled, "the late responses to be handled")
+    assert alice.message(chat["id"], message_id) == failed
     statuses = [d["status"] for e, d in _events(worker, run, chat["id"]) if e == "message.status"]
     assert statuses == ["pending", "retrying", "failed"]
 
