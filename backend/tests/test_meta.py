@@ -22,7 +22,11 @@ def test_models_and_config(alice: Api, anon: Api) -> None:
         "default": "gemini-2.5-flash",
         "models": ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"],
     }
-    assert anon.get("/config").json() == {"allow_registration": True, "max_message_chars": 500}
+    assert anon.get("/config").json() == {
+        "allow_registration": True,
+        "max_message_chars": 500,
+        "max_retries": 4,
+    }
 
 
 def test_openapi_is_served(anon: Api) -> None:

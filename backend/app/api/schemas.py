@@ -139,6 +139,7 @@ class ModelsOut(BaseModel):
 class ConfigOut(BaseModel):
     allow_registration: bool
     max_message_chars: int
+    max_retries: int
 
 
 class HealthOut(BaseModel):

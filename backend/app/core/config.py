@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     RABBITMQ_PASSWORD: str | None = None
     REQUEST_QUEUE: str = Field("gemini.requests", min_length=1)
     RESPONSE_QUEUE: str = Field("gemini.responses", min_length=1)
+    # The worker's retry budget, read here only so the UI can say "attempt 2 of 4".
+    QUEUE_MAX_RETRIES: int = Field(4, ge=0)
 
     GEMINI_MODEL: str = "gemini-2.5-flash"
     GEMINI_MODELS: Annotated[list[str], NoDecode] = [

@@ -30,4 +30,5 @@ async def get_config(c: ContainerDep):
     return ConfigOut(
         allow_registration=c.settings.ALLOW_REGISTRATION,
         max_message_chars=c.settings.MAX_MESSAGE_CHARS,
+        max_retries=c.settings.QUEUE_MAX_RETRIES,
     )
