@@ -32,7 +32,7 @@ class Worker:
         self._redis = Redis.from_url(settings.redis_url)
         self._pool = KeyPool(
             self._redis, settings.redis_key_prefix, settings.gemini_api_keys,
-            settings.keys_max_per_minute,
+            settings.keys_max_per_minute, settings.keys_window_margin_seconds,
         )
         self._api = GeminiApi(settings, self._pool.keys)
         self._processor = Processor(

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     keys_max_per_minute: int = Field(10, ge=1)
     keys_cooldown_seconds: float = Field(60.0, ge=0)
     keys_max_wait_seconds: float = Field(10.0, ge=0)
+    keys_window_margin_seconds: float = Field(1.0, ge=0, le=60)
     queue_retry_delays: Annotated[list[float], NoDecode] = [60, 600, 3600, 86400]
     queue_max_retries: int = Field(4, ge=0)
 

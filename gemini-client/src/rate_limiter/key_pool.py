@@ -4,6 +4,10 @@ Per key (`P` = REDIS_KEY_PREFIX, id = first 8 hex of sha256(key); key text is ne
 `P keys:index` hash id → label, `P keys:<id>` hash (disabled, cooldown_until, failures,
 requests_total, last_error) and `P keys:<id>:window`, a sorted set with one member per call of the
 last 60 s. A key is picked and its use recorded by one Lua script, so replicas never overshoot.
+
+The pool records a use when it hands out the key, but Google counts the call when it arrives, a
+few ms later (more under load). So a use stays in the pool's window for 60 s plus a margin
+(KEYS_WINDOW_MARGIN_SECONDS): a slot the pool frees is then already free upstream too.
 """
 
 import asyncio
@@ -18,7 +22,8 @@ from redis.asyncio import Redis
 WINDOW_MS = 60_000
 
 # Time is Redis's own clock, so replicas on hosts whose clocks disagree still share one window.
-# KEYS: hash1, window1, hash2, window2, ...  ARGV: limit, nonce, first index (0-based).
+# KEYS: hash1, window1, hash2, window2, ...
+# ARGV: limit, nonce, first index (0-based), window length in ms (60 s + margin).
 # Returns {i, 0} with the 1-based position of the chosen key, {0, ms} when every usable key is
 # busy (ms until the earliest frees up), or {0, -1} when every key is disabled.
 _ACQUIRE = """
@@ -27,6 +32,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local n = #KEYS / 2
 local first = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
 local best, best_used, earliest = nil, nil, nil
 for step = 0, n - 1 do
   local i = (first + step) % n
@@ -34,7 +40,7 @@ for step = 0, n - 1 do
   local state = redis.call('HMGET', h, 'disabled', 'cooldown_until')
   if state[1] ~= '1' then
     local cool_ms = (tonumber(state[2]) or 0) * 1000
-    redis.call('ZREMRANGEBYSCORE', w, '-inf', now - 60000)
+    redis.call('ZREMRANGEBYSCORE', w, '-inf', now - window)
     local free_at = nil
     if cool_ms > now then
       free_at = cool_ms
@@ -44,7 +50,7 @@ for step = 0, n - 1 do
         if best == nil or used < best_used then best, best_used = i, used end
       else
         local oldest = redis.call('ZRANGE', w, 0, 0, 'WITHSCORES')
-        free_at = tonumber(oldest[2]) + 60000
+        free_at = tonumber(oldest[2]) + window
       end
     end
     if free_at and (earliest == nil or free_at < earliest) then earliest = free_at end
@@ -53,7 +59,7 @@ end
 if best ~= nil then
   local h, w = KEYS[2 * best + 1], KEYS[2 * best + 2]
   redis.call('ZADD', w, now, now .. '-' .. ARGV[2])
-  redis.call('PEXPIRE', w, 61000)
+  redis.call('PEXPIRE', w, window + 1000)
   redis.call('HINCRBY', h, 'requests_total', 1)
   return {best + 1, 0}
 end
@@ -94,13 +100,17 @@ class Lease:
 
 
 class KeyPool:
-    def __init__(self, redis: Redis, prefix: str, keys: list[str], max_per_minute: int) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, keys: list[str], max_per_minute: int,
+        window_margin_s: float,
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self.keys = {key_id(k): k for k in keys}
         self._labels = {key_id(k): key_label(k) for k in keys}
         self._ids = list(self.keys)
         self._max_per_minute = max_per_minute
+        self._window_ms = WINDOW_MS + round(window_margin_s * 1000)
         self._acquire = redis.register_script(_ACQUIRE)
         self._cool = redis.register_script(_COOL)
 
@@ -129,7 +139,10 @@ class KeyPool:
         keys = [name for kid in self._ids for name in (self._hash(kid), self._window(kid))]
         position, wait_ms = await self._acquire(
             keys=keys,
-            args=[self._max_per_minute, uuid.uuid4().hex[:12], random.randrange(len(self._ids))],
+            args=[
+                self._max_per_minute, uuid.uuid4().hex[:12], random.randrange(len(self._ids)),
+                self._window_ms,
+            ],
         )
         if position:
             return self._ids[position - 1], 0
