@@ -1,0 +1,72 @@
+"""Worker CPU time per reply, read from /proc (wall time means little on a shared machine).
+
+    .venv/bin/python -m tests.cpu_per_reply [--replies 400] [--turns 1]
+
+One worker, the stand-in at zero latency (8 chunks per reply), real RabbitMQ and Redis, this
+run's own queues and Redis prefix; prints the worker's user+system CPU ms per reply.
+"""
+
+import argparse
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from .conftest import drop_everything, worker_env
+from .support import Bus, StandIn, Worker, request, wait_for
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def history(turns: int, text: str) -> list[dict]:
+    """`turns` turns of ~400 characters (150 turns ≈ HISTORY_MAX_CHARS), the last from the user."""
+    filler = "lorem ipsum dolor sit amet " * 15
+    contents = [
+        {"role": "user" if (turns - i) % 2 else "model", "text": f"turn {i} {filler}"}
+        for i in range(turns - 1)
+    ]
+    return [*contents, {"role": "user", "text": text}]
+
+
+async def batch(bus: Bus, count: int, turns: int) -> None:
+    bodies = [request(contents=history(turns, f"reply {i}")) for i in range(count)]
+    for body in bodies:
+        await bus.send(body)
+    ids = {b["request_id"] for b in bodies}
+
+    def done() -> bool:
+        return ids <= {r["request_id"] for r in bus.responses if r["status"] == "completed"}
+
+    await wait_for(done, 600, f"{count} replies")
+
+
+async def main(replies: int, turns: int) -> None:
+    logs = Path(tempfile.mkdtemp(prefix="cpu_per_reply_"))
+    standin = StandIn(logs, {"STANDIN_FIRST_CHUNK_MS": "0", "STANDIN_CHUNK_MS": "0"})
+    env = {**worker_env(standin), "KEYS_MAX_PER_MINUTE": "100000"}
+    bus = await Bus(env).open()
+    worker = Worker(env, logs / "worker.log").start()
+    try:
+        await worker.started()
+        await batch(bus, 20, turns)  # warm-up: connections, imports, script loading
+        assert worker.proc is not None
+        before = cpu_seconds(worker.proc.pid)
+        await batch(bus, replies, turns)
+        spent = cpu_seconds(worker.proc.pid) - before
+        print(f"{replies} replies, {turns}-turn history: worker CPU {spent:.2f} s, "
+              f"{1000 * spent / replies:.1f} ms per reply")
+    finally:
+        worker.kill()
+        await drop_everything(bus, env["REDIS_KEY_PREFIX"])
+        standin.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replies", type=int, default=400)
+    parser.add_argument("--turns", type=int, default=1)
+    args = parser.parse_args()
+    asyncio.run(main(args.replies, args.turns))
