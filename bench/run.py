@@ -255,12 +255,13 @@ def cpu_snapshot(stack) -> dict[str, float]:
 
 
 def cpu_per_reply(before: dict, after: dict, replies: int, seconds: float) -> dict:
+    """Cores used and CPU ms per reply of each part; "others" is the rest of the machine's busy
+    time: other people's work on the shared machine, and processes that ended meanwhile."""
+    used = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    used["others"] = used["machine busy"] - sum(v for k, v in used.items() if k != "machine busy")
     return {
-        k: {
-            "cores": round((after.get(k, 0) - before.get(k, 0)) / seconds, 2),
-            "ms_per_reply": round(1000 * (after.get(k, 0) - before.get(k, 0)) / max(1, replies), 2),
-        }
-        for k in after
+        k: {"cores": round(v / seconds, 2), "ms_per_reply": round(1000 * v / max(1, replies), 2)}
+        for k, v in used.items()
     }
 
 
