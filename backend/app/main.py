@@ -31,6 +31,8 @@ from app.services.responses import ResponseConsumer
 log = logging.getLogger("app")
 
 REDIS_TIMEOUT_SECONDS = 2.0
+BUSY_RETRY_SECONDS = 1
+DATABASE_DOWN_RETRY_SECONDS = 5
 
 
 def _container(settings: Settings) -> Container:
@@ -96,7 +98,19 @@ async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
 async def _database_down(_: Request, error: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", error.__class__.__name__)
     return JSONResponse(
-        {"detail": "the database is unavailable right now; try again shortly"}, status_code=503
+        {"detail": "the database is unavailable right now; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_DOWN_RETRY_SECONDS)},
+    )
+
+
+async def _busy(_: Request, error: PoolTimeoutError) -> JSONResponse:
+    # Every pooled connection stayed taken for DB_POOL_TIMEOUT_SECONDS: load, not an outage.
+    log.warning("no database connection free in time: %s", error)
+    return JSONResponse(
+        {"detail": "the server is busy right now; try again in a moment"},
+        status_code=503,
+        headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
     )
 
 
@@ -158,8 +172,9 @@ def create_app() -> FastAPI:
     app.include_router(admin.router, prefix="/api")
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ServiceError, _service_error)
-    for down in (OperationalError, InterfaceError, PoolTimeoutError, OSError):
+    for down in (OperationalError, InterfaceError, OSError):
         app.add_exception_handler(down, _database_down)
+    app.add_exception_handler(PoolTimeoutError, _busy)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(RedisError, _redis_down)
     app.add_exception_handler(Exception, _internal)

@@ -23,6 +23,9 @@ def _with_credentials(url: str, user: str | None, password: str | None) -> str:
     return urlunsplit((parts.scheme, f"{auth}@{host}", parts.path, parts.query, parts.fragment))
 
 
+RESPONSE_PREFETCH_MAX = 32
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -65,6 +68,11 @@ class Settings(BaseSettings):
     OUTBOX_RELAY_INTERVAL_SECONDS: float = Field(1.0, gt=0)
     PUBLISH_TIMEOUT_SECONDS: float = Field(3.0, gt=0)
     HEALTH_TIMEOUT_SECONDS: float = Field(1.0, gt=0)
+    # Connections per backend process: DB_POOL_SIZE kept open, DB_MAX_OVERFLOW more under load;
+    # a request that finds none free within DB_POOL_TIMEOUT_SECONDS is answered 503 (busy).
+    DB_POOL_SIZE: int = Field(20, ge=1)
+    DB_MAX_OVERFLOW: int = Field(10, ge=0)
+    DB_POOL_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
 
     @field_validator("GEMINI_MODELS", "CORS_ORIGINS", mode="before")
     @classmethod
@@ -115,6 +123,11 @@ class Settings(BaseSettings):
         url = _with_credentials(self.DATABASE_URL, self.DB_USER, self.DB_PASSWORD)
         scheme, rest = url.split("://", 1)
         return f"postgresql+psycopg://{rest}" if "+" not in scheme else url
+
+    @property
+    def response_concurrency(self) -> int:
+        """Responses applied at once: at most half the pool, so sends always find connections."""
+        return max(1, min(RESPONSE_PREFETCH_MAX, self.DB_POOL_SIZE // 2))
 
     @property
     def rabbitmq_url(self) -> str:

@@ -13,10 +13,10 @@ from app.core.config import Settings
 def make_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=settings.DB_POOL_SIZE,
+        max_overflow=settings.DB_MAX_OVERFLOW,
         pool_pre_ping=True,  # a PostgreSQL restart leaves dead pooled connections behind
-        pool_timeout=5,
+        pool_timeout=settings.DB_POOL_TIMEOUT_SECONDS,
         connect_args={"connect_timeout": 3},
     )
 

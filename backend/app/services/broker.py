@@ -15,7 +15,6 @@ from app.core.config import Settings
 log = logging.getLogger(__name__)
 
 ResponseHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
-CONSUMER_PREFETCH = 32
 
 
 class BrokerUnavailable(Exception):
@@ -64,7 +63,8 @@ class Broker:
         self._publish_channel = channel
         if self._on_response is not None:
             consume_channel = await connection.channel()
-            await consume_channel.set_qos(prefetch_count=CONSUMER_PREFETCH)
+            # Each response in flight is applied at once with its own database connection.
+            await consume_channel.set_qos(prefetch_count=self._settings.response_concurrency)
             queue = await consume_channel.declare_queue(self._settings.RESPONSE_QUEUE, durable=True)
             await queue.consume(self._on_response)
 

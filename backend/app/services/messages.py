@@ -107,10 +107,12 @@ async def _commit_reply(db: AsyncSession) -> None:
         raise Conflict(REPLY_IN_PROGRESS) from None
 
 
-async def _after_commit(c: Container, chat_id: UUID, row: OutboxRequest, events: list) -> None:
+async def _after_commit(
+    db: AsyncSession, c: Container, chat_id: UUID, row: OutboxRequest, events: list
+) -> None:
     await c.events.append(chat_id, events)
     try:
-        await outbox.publish_pending(c, [row.id])
+        await outbox.publish_pending(c, [row.id], db)
     except Exception as error:
         # Committed is accepted: the relay publishes it when the broker or database is back.
         log.warning("request %s left to the outbox relay: %s", row.request_id, error)
@@ -150,7 +152,7 @@ async def send(
         chat.title = " ".join(content.split())[:AUTO_TITLE_CHARS]
     chat.updated_at = func.now()
     await _commit_reply(db)
-    await _after_commit(c, chat_id, row, [status_event(reply)])
+    await _after_commit(db, c, chat_id, row, [status_event(reply)])
     return question, reply
 
 
@@ -225,6 +227,10 @@ async def retry(
         log.warning("old cancel flag of %s not cleared: %s", message.id, error)
     # The old text may be on screen: reset it before the new attempt streams.
     await _after_commit(
-        c, chat_id, row, [("message.reset", {"message_id": str(message.id)}), status_event(message)]
+        db,
+        c,
+        chat_id,
+        row,
+        [("message.reset", {"message_id": str(message.id)}), status_event(message)],
     )
     return message

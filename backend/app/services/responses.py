@@ -15,6 +15,7 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.core.container import Container
 from app.core.queue_messages import GeminiResponse
@@ -113,8 +114,11 @@ class ResponseConsumer:
                 if _channel_closed(incoming):
                     return  # the broker redelivers it to whoever consumes next
                 log.warning(
-                    "response %s not applied yet, database unavailable (%s); retrying",
+                    "response %s not applied yet, %s (%s); retrying",
                     response.request_id,
+                    "no database connection free"
+                    if isinstance(error, PoolTimeoutError)
+                    else "database unavailable",
                     error.__class__.__name__,
                 )
                 await asyncio.sleep(delay)
