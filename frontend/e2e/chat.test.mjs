@@ -292,7 +292,7 @@ describe('one person, start to finish', () => {
     await page.fill('[data-test=system-prompt]', 'Answer like a pirate.')
     await page.click('[data-test=save-settings]')
     await page.locator('[data-test=settings]').waitFor({ state: 'detached' })
-    assert.equal(await page.locator('.model-pill').innerText(), 'gemini-2.5-pro')
+    await waitUntil(async () => (await page.locator('.model-pill').innerText()) === 'gemini-2.5-pro', 'the header to show the new model')
 
     await send('Ahoy')
     const { stored } = await settledReply('completed')
