@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.api.routes import admin, auth, chats, events, messages, meta
+from app.api.schemas import ERROR_RESPONSES
 from app.core.config import Settings, get_settings
 from app.core.container import Container
 from app.core.redis_keys import RedisKeys
@@ -167,9 +168,9 @@ def create_app() -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for router in (meta.router, auth.router, chats.router, messages.router, events.router):
-        app.include_router(router, prefix="/api")
-    app.include_router(admin.router, prefix="/api")
+    routers = (meta.router, auth.router, chats.router, messages.router, events.router, admin.router)
+    for router in routers:
+        app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ServiceError, _service_error)
     for down in (OperationalError, InterfaceError, OSError):

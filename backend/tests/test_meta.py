@@ -1,6 +1,7 @@
 """Health, models, config and the admin view of the key pool."""
 
 import time
+import uuid
 
 import httpx
 
@@ -33,6 +34,39 @@ def test_openapi_is_served(anon: Api) -> None:
     spec = anon.get("/openapi.json").json()
     assert "/api/chats/{chat_id}/messages" in spec["paths"]
     assert anon.get("/docs").status_code == 200
+
+
+def _documented_detail_types(spec: dict, path: str, method: str, status: int) -> set[str]:
+    """JSON types the OpenAPI document allows for `detail` in that answer."""
+    content = spec["paths"][path][method]["responses"][str(status)]["content"]
+    ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    detail = spec["components"]["schemas"][ref]["properties"]["detail"]
+    return {option["type"] for option in detail.get("anyOf", [detail])}
+
+
+def test_openapi_documents_the_error_answers_as_they_are_sent(alice: Api) -> None:
+    spec = alice.get("/openapi.json").json()
+    chat = alice.new_chat()
+    send = "/api/chats/{chat_id}/messages"
+    own_check = alice.post(f"/chats/{chat['id']}/messages", json={"content": "  "})
+    parse_error = alice.post(f"/chats/{chat['id']}/messages", json={"content": 5})
+    missing = alice.get(f"/chats/{uuid.uuid4()}/messages")
+    anonymous = Api(alice.url).get("/chats")
+    no_stream = alice.get(f"/chats/{uuid.uuid4()}/events")  # JSON, though the stream is not
+    answers = [
+        (own_check, send, "post", 422, "string"),
+        (parse_error, send, "post", 422, "array"),
+        (missing, send, "get", 404, "string"),
+        (anonymous, "/api/chats", "get", 401, "string"),
+        (no_stream, "/api/chats/{chat_id}/events", "get", 404, "string"),
+    ]
+    for answer, path, method, status, detail_type in answers:
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        sent = answer.json()["detail"]
+        assert isinstance(sent, str if detail_type == "string" else list)
+        assert detail_type in _documented_detail_types(spec, path, method, status), (path, status)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
 def test_admin_sees_key_states_from_the_workers_redis_keys(

@@ -146,3 +146,45 @@ class HealthOut(BaseModel):
     status: Literal["healthy", "unhealthy"]
     timestamp: datetime
     checks: dict[str, str]
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class InvalidOut(BaseModel):
+    """A 422: a sentence from the API's own checks, or the list of fields that failed parsing."""
+
+    detail: str | list[ValidationIssue]
+
+
+# Documented on every route, so a client generated from /api/openapi.json reads every error.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ErrorOut, "description": "Not logged in"},
+    403: {"model": ErrorOut, "description": "Not allowed"},
+    404: {"model": ErrorOut, "description": "Not found"},
+    409: {"model": ErrorOut, "description": "Conflicts with the current state"},
+    422: {"model": InvalidOut, "description": "Invalid request"},
+    429: {"model": ErrorOut, "description": "Too many messages; see Retry-After"},
+    503: {"model": ErrorOut, "description": "Busy or a dependency is down; see Retry-After"},
+}
+
+# The same, for a route whose own answer is not JSON (the event stream): FastAPI would file a
+# `model` under the route's media type, but these errors are sent as application/json.
+JSON_ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {
+        "description": answer["description"],
+        "content": {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{answer['model'].__name__}"}
+            }
+        },
+    }
+    for status, answer in ERROR_RESPONSES.items()
+}

@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.api.deps import ContainerDep, CurrentUser
+from app.api.schemas import JSON_ERROR_RESPONSES
 from app.db.models import FINAL_STATUSES, Message
 from app.services.chats import get_owned
 from app.services.errors import Invalid, Unavailable
@@ -59,7 +60,11 @@ def _frame(event: Event) -> ServerSentEvent:
     return ServerSentEvent(id=event.id, event=event.event or None, raw_data=event.data)
 
 
-@router.get("/chats/{chat_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/chats/{chat_id}/events",
+    response_class=EventSourceResponse,
+    responses=JSON_ERROR_RESPONSES,
+)
 async def chat_events(
     start: Annotated[StreamStart, Depends(start_stream)], c: ContainerDep
 ) -> AsyncIterator[ServerSentEvent]:
