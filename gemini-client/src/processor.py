@@ -9,6 +9,7 @@ from .api.failures import Blame, GeminiFailure
 from .api.gemini import GeminiApi, StreamState
 from .core.config import Settings
 from .core.logging import log
+from .delta_writer import DeltaWriter
 from .events import ChatEvents
 from .queue.messages import GeminiRequest, Usage
 from .rate_limiter.key_pool import AllKeysDisabled, KeyPool
@@ -70,19 +71,16 @@ class Processor:
                 await self._events.reset(request.chat_id, request.message_id)
                 needs_reset = False
             state, parts = StreamState(), []
+            deltas = DeltaWriter(self._events, request.chat_id, request.message_id)
             try:
                 # aclosing: leaving early (cancel, Redis error) closes the upstream call now.
                 async with aclosing(self._api.stream(kid, request, state)) as chunks:
                     async for text in chunks:
-                        cancelled = await self._events.delta(
-                            request.chat_id, request.message_id, len(parts), text
-                        )
                         parts.append(text)
-                        if cancelled:
-                            log.info("cancelled", extra={**ids, "key_id": kid})
-                            return Outcome("cancelled", "".join(parts), usage=state.usage,
-                                           key_id=kid)
+                        if await deltas.add(text):
+                            break
             except GeminiFailure as failure:
+                await deltas.flush()  # this try's deltas land before the next try's reset
                 needs_reset = bool(parts)
                 log.warning("gemini_failed", extra={
                     **ids, "key_id": kid, "blame": failure.blame.value, "code": failure.code,
@@ -99,6 +97,12 @@ class Processor:
                     continue
                 status = "retry" if failure.blame is Blame.TRANSIENT else "failed"
                 return Outcome(status, "".join(parts), failure=failure, key_id=kid)
+            if await deltas.flush():
+                log.info("cancelled", extra={**ids, "key_id": kid})
+                # The text the user saw: chunks still waiting for a write stop with the reply.
+                return Outcome(
+                    "cancelled", "".join(deltas.written), usage=state.usage, key_id=kid
+                )
             if not parts:
                 return Outcome("failed", failure=GeminiFailure(
                     Blame.FATAL, "empty_reply",
