@@ -186,8 +186,9 @@ async def cancel(
     message.status = "cancelled"
     message.next_attempt_at = None
     message.completed_at = func.now()
+    await db.flush()
+    await db.refresh(message)  # before the commit: no extra BEGIN/ROLLBACK round trip
     await db.commit()
-    await db.refresh(message)
     await c.events.append(chat_id, [status_event(message)])
     return message
 

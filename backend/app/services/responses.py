@@ -80,8 +80,11 @@ async def apply(
             message.finish_reason = response.finish_reason
             message.key_id = response.key_id
             message.latency_ms = response.latency_ms
-        await db.commit()
+        # Read completed_at = now() back inside the transaction: after the commit the refresh
+        # would cost a BEGIN and a ROLLBACK round trip more.
+        await db.flush()
         await db.refresh(message)
+        await db.commit()
     return [_state_event(message)]
 
 
