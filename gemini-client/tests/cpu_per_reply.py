@@ -12,8 +12,10 @@ import os
 import tempfile
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
 from .conftest import drop_everything, worker_env
-from .support import Bus, StandIn, Worker, request, wait_for
+from .support import REDIS_URL, Bus, StandIn, Worker, request, wait_for
 
 
 def cpu_seconds(pid: int) -> float:
@@ -31,7 +33,7 @@ def history(turns: int, text: str) -> list[dict]:
     return [*contents, {"role": "user", "text": text}]
 
 
-async def batch(bus: Bus, count: int, turns: int) -> None:
+async def batch(bus: Bus, count: int, turns: int) -> list[str]:
     bodies = [request(contents=history(turns, f"reply {i}")) for i in range(count)]
     for body in bodies:
         await bus.send(body)
@@ -41,6 +43,18 @@ async def batch(bus: Bus, count: int, turns: int) -> None:
         return ids <= {r["request_id"] for r in bus.responses if r["status"] == "completed"}
 
     await wait_for(done, 600, f"{count} replies")
+    return [b["chat_id"] for b in bodies]
+
+
+async def delta_events(prefix: str, chat_ids: list[str]) -> int:
+    """How many `message.delta` entries (one Redis script call each) the replies took."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    count = 0
+    for chat_id in chat_ids:
+        entries = await client.xrange(f"{prefix}events:{chat_id}")
+        count += sum(fields[b"event"] == b"message.delta" for _, fields in entries)
+    await client.aclose()
+    return count
 
 
 async def main(replies: int, turns: int) -> None:
@@ -54,10 +68,11 @@ async def main(replies: int, turns: int) -> None:
         await batch(bus, 20, turns)  # warm-up: connections, imports, script loading
         assert worker.proc is not None
         before = cpu_seconds(worker.proc.pid)
-        await batch(bus, replies, turns)
+        chat_ids = await batch(bus, replies, turns)
         spent = cpu_seconds(worker.proc.pid) - before
+        deltas = await delta_events(env["REDIS_KEY_PREFIX"], chat_ids)
         print(f"{replies} replies, {turns}-turn history: worker CPU {spent:.2f} s, "
-              f"{1000 * spent / replies:.1f} ms per reply")
+              f"{1000 * spent / replies:.1f} ms per reply, {deltas / replies:.1f} deltas per reply")
     finally:
         worker.kill()
         await drop_everything(bus, env["REDIS_KEY_PREFIX"])
