@@ -93,7 +93,10 @@ async def _round(
 async def _run(
     server: Server, names: RunNames, token: str, chats: list, rounds: int, profile: str | None
 ) -> None:
-    limits = httpx.Limits(max_connections=len(chats), max_keepalive_connections=len(chats))
+    # Idle connections are dropped before uvicorn's 5 s keep-alive ends them under a reused one.
+    limits = httpx.Limits(
+        max_connections=len(chats), max_keepalive_connections=len(chats), keepalive_expiry=2
+    )
     connection = await aio_pika.connect_robust(AMQP_URL)
     async with httpx.AsyncClient(
         base_url=server.url + "/api",
