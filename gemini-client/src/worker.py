@@ -20,6 +20,9 @@ from .queue.topology import Topology, json_message
 from .rate_limiter.key_pool import KeyPool
 
 _RECONNECT_S = 2.0
+# Redis may come back empty (a restart without persistence): the key index and each key's
+# defaults are published again this often, so the admin view never stays blank for long.
+_REGISTER_EVERY_S = 5.0
 _TRANSIENT_PAUSE_S = 1.0  # before handing back a request we could not settle (broker/Redis down)
 
 
@@ -43,6 +46,7 @@ class Worker:
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._in_flight: set[asyncio.Task] = set()
+        self._registrar: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self._pool.register()
@@ -58,13 +62,24 @@ class Worker:
             await connection.close()
             raise
         self._connection = connection
+        self._registrar = asyncio.create_task(self._keep_keys_registered())
         log.info("worker_started", extra={
             "request_queue": self.topology.request, "keys": list(self._pool.keys),
             "prefetch": self.settings.worker_prefetch, "proxy": bool(self.settings.http_proxy),
         })
 
+    async def _keep_keys_registered(self) -> None:
+        while True:
+            await asyncio.sleep(_REGISTER_EVERY_S)
+            try:
+                await self._pool.register()
+            except Exception as exc:  # Redis down: the next round tries again.
+                log.warning("key_register_failed", extra={"error": type(exc).__name__})
+
     async def stop(self) -> None:
         """Stops consuming, lets in-flight requests finish within the bound, hands back the rest."""
+        if self._registrar is not None:
+            self._registrar.cancel()
         if self._queue is not None and self._consumer_tag is not None:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._consumer_tag)

@@ -4,7 +4,7 @@ import time
 from collections import Counter
 
 from .conftest import KEYS
-from .support import key_id, request
+from .support import key_id, request, wait_for
 
 IDS = [key_id(k) for k in KEYS]
 
@@ -107,3 +107,20 @@ async def test_keys_never_appear_in_logs_or_messages(spawn, bus, standin, redis,
         assert key not in text
     events = [line["event"] for line in worker.log_lines()]
     assert "gemini_failed" in events
+
+
+async def test_key_index_comes_back_after_redis_loses_its_data(spawn, bus, redis, env):
+    """A Redis restarted without persistence comes back empty: the admin view refills."""
+    await spawn().started()
+    prefix = env["REDIS_KEY_PREFIX"]
+    index = f"{prefix}keys:index"
+    assert set(await redis.hkeys(index)) == {kid.encode() for kid in IDS}
+    lost = [key async for key in redis.scan_iter(match=f"{prefix}keys:*", count=500)]
+    await redis.delete(*lost)
+
+    async def republished() -> bool:
+        return set(await redis.hkeys(index)) == {kid.encode() for kid in IDS}
+
+    await wait_for(republished, within=15, what="the key index published again")
+    for kid in IDS:
+        assert await redis.hget(f"{prefix}keys:{kid}", "disabled") == b"0"
