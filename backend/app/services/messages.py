@@ -111,11 +111,15 @@ async def _after_commit(
     db: AsyncSession, c: Container, chat_id: UUID, row: OutboxRequest, events: list
 ) -> None:
     await c.events.append(chat_id, events)
+    row_id, request_id = row.id, row.request_id
+    # The caller answers with objects of this session; a publish that fails on a dropped database
+    # connection expires what the session holds, and reading them then would turn 202 into 500.
+    db.expunge_all()
     try:
-        await outbox.publish_pending(c, [row.id], db)
+        await outbox.publish_pending(c, [row_id], db)
     except Exception as error:
         # Committed is accepted: the relay publishes it when the broker or database is back.
-        log.warning("request %s left to the outbox relay: %s", row.request_id, error)
+        log.warning("request %s left to the outbox relay: %s", request_id, error)
 
 
 async def send(
