@@ -8,10 +8,7 @@ from tests.support import (
     RunNames,
     Server,
     WorkerRole,
-    alembic,
-    create_database,
-    delete_redis_keys,
-    drop_database,
+    migrated_run,
     register,
 )
 
@@ -24,15 +21,8 @@ USER_MESSAGES_PER_MINUTE = 6
 @pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunNames]:
     """This run's own database (migrated), Redis prefix and queue names; all removed after."""
-    test_run = RunNames()
-    create_database(test_run.database)
-    try:
-        migrated = alembic(test_run.env(), "upgrade", "head")
-        assert migrated.returncode == 0, migrated.stderr
+    with migrated_run(RunNames()) as test_run:
         yield test_run
-    finally:
-        drop_database(test_run.database)
-        delete_redis_keys(test_run.prefix)
 
 
 @pytest.fixture(scope="session")

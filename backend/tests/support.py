@@ -1,13 +1,14 @@
 """Test helpers: a live backend process, API clients, an SSE reader, and the worker's role."""
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -117,6 +118,19 @@ def alembic(settings: dict[str, str], *args: str) -> subprocess.CompletedProcess
         text=True,
         timeout=120,
     )
+
+
+@contextlib.contextmanager
+def migrated_run(names: RunNames) -> Iterator[RunNames]:
+    """The run's own database, migrated; it and the run's Redis keys are removed afterwards."""
+    create_database(names.database)
+    try:
+        migrated = alembic(names.env(), "upgrade", "head")
+        assert migrated.returncode == 0, migrated.stderr
+        yield names
+    finally:
+        drop_database(names.database)
+        delete_redis_keys(names.prefix)
 
 
 class Server:

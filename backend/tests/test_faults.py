@@ -18,10 +18,7 @@ from tests.support import (
     Server,
     SseStream,
     WorkerRole,
-    alembic,
-    create_database,
-    delete_redis_keys,
-    drop_database,
+    migrated_run,
     register,
     wait_for,
 )
@@ -41,38 +38,33 @@ class Faulty:
 @pytest.fixture(scope="module")
 def faulty(run: RunNames, logs) -> Iterator[Faulty]:
     # Its own database too: another backend's relay would publish these outbox rows to its queue.
-    names = RunNames(tag=run.tag + "f")
-    create_database(names.database)
-    migrated = alembic(names.env(), "upgrade", "head")
-    assert migrated.returncode == 0, migrated.stderr
-    postgres, redis, rabbitmq = (
-        TcpProxy("127.0.0.1", 5432),
-        TcpProxy("127.0.0.1", 6379),
-        TcpProxy("127.0.0.1", 5672),
-    )
-    worker = WorkerRole(names)
-    rabbitmq.pause()
-    server = Server(
-        names.env(
-            DATABASE_URL=names.database_url(port=postgres.port),
-            REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
-            RABBITMQ_URL=f"amqp://guest:guest@127.0.0.1:{rabbitmq.port}/",
-            OUTBOX_RELAY_INTERVAL_SECONDS=0.5,
-        ),
-        logs,
-    )
-    try:
-        # RabbitMQ is unreachable from the start: the first test needs the backend that way.
-        yield Faulty(server.wait_ready(healthy=False), worker, names, postgres, redis, rabbitmq)
-    finally:
-        server.stop()
-        for proxy in (postgres, redis, rabbitmq):
-            proxy.close()
-        with contextlib.suppress(Exception):
-            worker.delete_queues()
-        worker.close()
-        drop_database(names.database)
-        delete_redis_keys(names.prefix)
+    with migrated_run(RunNames(tag=run.tag + "f")) as names:
+        postgres, redis, rabbitmq = (
+            TcpProxy("127.0.0.1", 5432),
+            TcpProxy("127.0.0.1", 6379),
+            TcpProxy("127.0.0.1", 5672),
+        )
+        worker = WorkerRole(names)
+        rabbitmq.pause()
+        server = Server(
+            names.env(
+                DATABASE_URL=names.database_url(port=postgres.port),
+                REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
+                RABBITMQ_URL=f"amqp://guest:guest@127.0.0.1:{rabbitmq.port}/",
+                OUTBOX_RELAY_INTERVAL_SECONDS=0.5,
+            ),
+            logs,
+        )
+        try:
+            # RabbitMQ is unreachable from the start: the first test needs the backend that way.
+            yield Faulty(server.wait_ready(healthy=False), worker, names, postgres, redis, rabbitmq)
+        finally:
+            server.stop()
+            for proxy in (postgres, redis, rabbitmq):
+                proxy.close()
+            with contextlib.suppress(Exception):
+                worker.delete_queues()
+            worker.close()
 
 
 @pytest.fixture

@@ -17,10 +17,7 @@ from tests.support import (
     RunNames,
     Server,
     WorkerRole,
-    alembic,
-    create_database,
-    delete_redis_keys,
-    drop_database,
+    migrated_run,
     register,
     wait_for,
 )
@@ -39,30 +36,25 @@ class OnePool:
 @pytest.fixture(scope="module")
 def one_pool(run: RunNames, logs) -> Iterator[OnePool]:
     # Its own database and queues: another backend's relay would publish these rows itself.
-    names = RunNames(tag=run.tag + "p")
-    create_database(names.database)
-    migrated = alembic(names.env(), "upgrade", "head")
-    assert migrated.returncode == 0, migrated.stderr
-    worker = WorkerRole(names)
-    server = Server(
-        names.env(
-            DB_POOL_SIZE=1,
-            DB_MAX_OVERFLOW=0,
-            DB_POOL_TIMEOUT_SECONDS=POOL_TIMEOUT_SECONDS,
-            USER_MESSAGES_PER_MINUTE=0,
-            OUTBOX_RELAY_INTERVAL_SECONDS=30,  # sends must not need the relay
-        ),
-        logs,
-    )
-    try:
-        yield OnePool(server.wait_ready(), worker, names)
-    finally:
-        server.stop()
-        with contextlib.suppress(Exception):
-            worker.delete_queues()
-        worker.close()
-        drop_database(names.database)
-        delete_redis_keys(names.prefix)
+    with migrated_run(RunNames(tag=run.tag + "p")) as names:
+        worker = WorkerRole(names)
+        server = Server(
+            names.env(
+                DB_POOL_SIZE=1,
+                DB_MAX_OVERFLOW=0,
+                DB_POOL_TIMEOUT_SECONDS=POOL_TIMEOUT_SECONDS,
+                USER_MESSAGES_PER_MINUTE=0,
+                OUTBOX_RELAY_INTERVAL_SECONDS=30,  # sends must not need the relay
+            ),
+            logs,
+        )
+        try:
+            yield OnePool(server.wait_ready(), worker, names)
+        finally:
+            server.stop()
+            with contextlib.suppress(Exception):
+                worker.delete_queues()
+            worker.close()
 
 
 def test_concurrent_sends_share_one_connection_and_are_published_at_once(
