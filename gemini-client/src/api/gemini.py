@@ -12,7 +12,10 @@ from google.genai import types
 from ..core.config import Settings
 from ..core.logging import log
 from ..queue.messages import GeminiRequest, Usage
+from . import sdk_lookup
 from .failures import Blame, GeminiFailure, classify, redact
+
+sdk_lookup.install()
 
 _BLOCKING_FINISH = {
     "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
