@@ -56,6 +56,7 @@ def _container(settings: Settings) -> Container:
     return Container(
         settings=settings,
         engine=engine,
+        autocommit=engine.execution_options(isolation_level="AUTOCOMMIT"),
         sessionmaker=make_sessionmaker(engine),
         redis=redis,
         keys=keys,
@@ -77,6 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         c.stopping.set()
+        await c.outbox.drain(c)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -10,16 +10,20 @@ from app.core.config import Settings
 from app.core.redis_keys import RedisKeys
 from app.services.broker import Broker
 from app.services.events import EventLog
+from app.services.outbox import Outbox
 
 
 @dataclass
 class Container:
     settings: Settings
     engine: AsyncEngine
+    # The same pool in autocommit mode: a statement that stands alone needs no BEGIN/COMMIT.
+    autocommit: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     keys: RedisKeys
     events: EventLog
     broker: Broker
+    outbox: Outbox = field(default_factory=Outbox)
     # Set when the process is asked to stop: open event streams end then.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

@@ -1,12 +1,14 @@
 """Sending, listing, cancelling and retrying messages (DESIGN.md, "Flow of one message")."""
 
+import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +16,7 @@ from app.api.schemas import MessageOut
 from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
-from app.services import outbox, ratelimit
+from app.services import ratelimit
 from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
@@ -80,24 +82,6 @@ async def _history(db: AsyncSession, chat_id: UUID, before_seq: int) -> list[Mes
     return list(reversed((await db.execute(query)).scalars().all()))
 
 
-def _queue_outbox(
-    db: AsyncSession, c: Container, chat: Chat, reply: Message, history: list[Message]
-) -> OutboxRequest:
-    request = GeminiRequest(
-        request_id=reply.request_id,
-        chat_id=chat.id,
-        message_id=reply.id,
-        model=chat.model,
-        system_instruction=chat.system_prompt,
-        contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
-    )
-    row = OutboxRequest(
-        request_id=reply.request_id, message_id=reply.id, payload=request.model_dump(mode="json")
-    )
-    db.add(row)
-    return row
-
-
 async def _commit_reply(db: AsyncSession) -> None:
     try:
         await db.commit()
@@ -107,56 +91,116 @@ async def _commit_reply(db: AsyncSession) -> None:
         raise Conflict(REPLY_IN_PROGRESS) from None
 
 
-async def _after_commit(
-    db: AsyncSession, c: Container, chat_id: UUID, row: OutboxRequest, events: list
+def _request_payload(
+    c: Container, chat: Any, chat_id: UUID, reply_id: UUID, request_id: UUID, history: list
+) -> dict[str, Any]:
+    return GeminiRequest(
+        request_id=request_id,
+        chat_id=chat_id,
+        message_id=reply_id,
+        model=chat.model,
+        system_instruction=chat.system_prompt,
+        contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
+    ).model_dump(mode="json")
+
+
+def _publish_later(
+    c: Container, row_id: int, request_id: UUID, payload: dict, chat_id: UUID, events: list
 ) -> None:
-    await c.events.append(chat_id, events)
-    row_id, request_id = row.id, row.request_id
-    # The caller answers with objects of this session; a publish that fails on a dropped database
-    # connection expires what the session holds, and reading them then would turn 202 into 500.
-    db.expunge_all()
-    try:
-        await outbox.publish_pending(c, [row_id], db)
-    except Exception as error:
-        # Committed is accepted: the relay publishes it when the broker or database is back.
-        log.warning("request %s left to the outbox relay: %s", request_id, error)
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    c.outbox.publish_later(c, row_id, request_id, body, chat_id, events)
 
 
-async def send(
-    db: AsyncSession, c: Container, user_id: UUID, chat_id: UUID, content: str
-) -> tuple[Message, Message]:
+# The send path is the hottest write of the app: one read and one write statement, each its own
+# transaction (autocommit), instead of an ORM unit of work with a dozen round trips.
+_CHAT_AND_HISTORY = text(
+    """
+    SELECT c.title, c.model, c.system_prompt, h.role, h.content, h.status
+    FROM chats c
+    LEFT JOIN LATERAL (
+        SELECT m.role, m.content, m.status, m.seq FROM messages m
+        WHERE m.chat_id = c.id ORDER BY m.seq DESC LIMIT :limit
+    ) h ON true
+    WHERE c.id = :chat_id AND c.user_id = :user_id
+    ORDER BY h.seq
+    """
+)
+
+# One statement, so all of it or nothing: both messages, the outbox row, the chat's activity.
+# The outbox row's foreign key is checked at the end of the statement, after the messages exist.
+_INSERT_TURN = text(
+    """
+    WITH turn AS (
+        INSERT INTO messages (id, chat_id, role, content, status, attempt, model, request_id)
+        VALUES (:question_id, :chat_id, 'user', :content, 'completed', 0, NULL, NULL),
+               (:reply_id, :chat_id, 'assistant', '', 'pending', 0, :model, :request_id)
+        RETURNING *
+    ), queued AS (
+        INSERT INTO outbox (request_id, message_id, payload, publish_attempts)
+        VALUES (:request_id, :reply_id, CAST(:payload AS jsonb), 0)
+        RETURNING id
+    ), touched AS (
+        UPDATE chats SET updated_at = now(), title = COALESCE(:title, title) WHERE id = :chat_id
+    )
+    SELECT turn.*, (SELECT id FROM queued) AS outbox_id FROM turn ORDER BY turn.seq
+    """
+)
+
+
+@dataclass(frozen=True)
+class _Turn:
+    role: str
+    content: str
+    status: str
+
+
+async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tuple[Any, Any]:
+    """The question and the pending reply, as rows with the message's columns."""
     if not content.strip():
         raise Invalid("content: must not be empty")
     if len(content) > c.settings.MAX_MESSAGE_CHARS:
         raise Invalid(
             f"content: {len(content)} characters, at most {c.settings.MAX_MESSAGE_CHARS} allowed"
         )
-    chat = await get_owned(db, user_id, chat_id, lock=True)
-    if await _open_reply_exists(db, chat_id):
-        raise Conflict(REPLY_IN_PROGRESS)
-    await ratelimit.take(c, user_id)
+    async with c.autocommit.connect() as conn:
+        rows = (
+            await conn.execute(
+                _CHAT_AND_HISTORY,
+                {"chat_id": chat_id, "user_id": user_id, "limit": HISTORY_MAX_MESSAGES},
+            )
+        ).all()
+        if not rows:
+            raise NotFound("chat not found")
+        chat = rows[0]
+        history = [_Turn(r.role, r.content, r.status) for r in rows if r.role is not None]
+        if any(t.role == "assistant" and t.status in OPEN_STATUSES for t in history):
+            raise Conflict(REPLY_IN_PROGRESS)
+        await ratelimit.take(c, user_id)
 
-    question = Message(chat_id=chat_id, role="user", content=content, status="completed")
-    db.add(question)
-    await db.flush()
-    reply = Message(
-        chat_id=chat_id,
-        role="assistant",
-        content="",
-        status="pending",
-        attempt=0,
-        model=chat.model,
-        request_id=uuid.uuid4(),
-    )
-    db.add(reply)
-    await db.flush()
-    history = await _history(db, chat_id, reply.seq)
-    row = _queue_outbox(db, c, chat, reply, history)
-    if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the chat's first message names it
-        chat.title = " ".join(content.split())[:AUTO_TITLE_CHARS]
-    chat.updated_at = func.now()
-    await _commit_reply(db)
-    await _after_commit(db, c, chat_id, row, [status_event(reply)])
+        reply_id, request_id = uuid.uuid4(), uuid.uuid4()
+        history.append(_Turn("user", content, "completed"))
+        payload = _request_payload(c, chat, chat_id, reply_id, request_id, history)
+        title = None
+        if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the first message names it
+            title = " ".join(content.split())[:AUTO_TITLE_CHARS]
+        params = {
+            "question_id": uuid.uuid4(),
+            "reply_id": reply_id,
+            "request_id": request_id,
+            "chat_id": chat_id,
+            "content": content,
+            "model": chat.model,
+            "payload": json.dumps(payload),
+            "title": title,
+        }
+        try:
+            question, reply = (await conn.execute(_INSERT_TURN, params)).all()
+        except IntegrityError as error:
+            constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+            if constraint == "uq_messages_one_open_reply":
+                raise Conflict(REPLY_IN_PROGRESS) from None
+            raise NotFound("chat not found") from None  # deleted meanwhile
+    _publish_later(c, reply.outbox_id, request_id, payload, chat_id, [status_event(reply)])
     return question, reply
 
 
@@ -223,7 +267,11 @@ async def retry(
     message.latency_ms = None
     message.completed_at = None
     message.request_id = uuid.uuid4()
-    row = _queue_outbox(db, c, chat, message, await _history(db, chat_id, message.seq))
+    payload = _request_payload(
+        c, chat, chat_id, message.id, message.request_id, await _history(db, chat_id, message.seq)
+    )
+    row = OutboxRequest(request_id=message.request_id, message_id=message.id, payload=payload)
+    db.add(row)
     chat.updated_at = func.now()
     await _commit_reply(db)
     try:
@@ -231,11 +279,6 @@ async def retry(
     except RedisError as error:
         log.warning("old cancel flag of %s not cleared: %s", message.id, error)
     # The old text may be on screen: reset it before the new attempt streams.
-    await _after_commit(
-        db,
-        c,
-        chat_id,
-        row,
-        [("message.reset", {"message_id": str(message.id)}), status_event(message)],
-    )
+    events = [("message.reset", {"message_id": str(message.id)}), status_event(message)]
+    _publish_later(c, row.id, message.request_id, payload, chat_id, events)
     return message

@@ -1,7 +1,12 @@
-"""The request outbox: rows written with the message, published after commit, relayed if not.
+"""The request outbox: rows written with the message, published right after commit off the
+request path, relayed if that did not happen.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED so several backend processes never publish the
-same row at the same time; a rare second publish (confirm received, commit lost) is harmless
+A send answers 202 once its row is committed; a background task then appends its events and
+publishes it with a confirm, and rows published meanwhile are marked together in one UPDATE.
+The relay republishes only rows older than a grace period (their own publish had its chance)
+and only once the database has been reachable for a while (every process has marked what it
+published during an outage first). Rows are claimed with FOR UPDATE SKIP LOCKED so several
+backend processes never relay the same row at the same time; a rare second publish is harmless
 because the worker and the response side are idempotent by request_id."""
 
 import asyncio
@@ -9,72 +14,153 @@ import json
 import logging
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.container import Container
 from app.db.models import FINAL_STATUSES, Message, OutboxRequest
 from app.services.broker import BrokerUnavailable
+
+if TYPE_CHECKING:  # the container holds an Outbox
+    from app.core.container import Container
 
 log = logging.getLogger(__name__)
 
 RELAY_BATCH = 100
 KEEP_PUBLISHED = timedelta(days=1)
 PRUNE_EVERY_SECONDS = 300
+# The database must have answered this long before the relay republishes anything.
+SETTLE_SECONDS = 3.0
+SHUTDOWN_PUBLISH_SECONDS = 5.0
 
 
-async def publish_pending(
-    c: Container, ids: list[int] | None = None, db: AsyncSession | None = None
-) -> int:
-    """Publish unpublished rows (all, or those in `ids`); returns how many were published.
+class Outbox:
+    """Publishes committed rows in the background and remembers which to mark published."""
 
-    A request passes its own session (its transaction committed), so one send never holds
-    two pooled connections at once."""
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+        self._published: list[int] = []
+        self._marking: asyncio.Task | None = None
+
+    def publish_later(
+        self,
+        c: "Container",
+        row_id: int,
+        request_id: UUID,
+        body: bytes,
+        chat_id: UUID,
+        events: list[tuple[str, dict[str, Any]]],
+    ) -> None:
+        task = asyncio.create_task(self._publish(c, row_id, request_id, body, chat_id, events))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(
+        self,
+        c: "Container",
+        row_id: int,
+        request_id: UUID,
+        body: bytes,
+        chat_id: UUID,
+        events: list[tuple[str, dict[str, Any]]],
+    ) -> None:
+        # Events first: the worker's own events for this reply must come after them.
+        await c.events.append(chat_id, events)
+        try:
+            await c.broker.publish(c.settings.REQUEST_QUEUE, body, str(request_id))
+        except BrokerUnavailable as error:
+            # Committed is accepted: the relay publishes it when the broker is back.
+            log.warning("request %s left to the outbox relay: %s", request_id, error)
+            return
+        self._published.append(row_id)
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._mark_all(c))
+
+    async def _mark_all(self, c: "Container") -> None:
+        # Rows published while an UPDATE runs go with the next one: one UPDATE for many under
+        # load. A failure leaves them to the relay loop's next round.
+        try:
+            while self._published:
+                await self.mark_published(c)
+        except (DBAPIError, SQLAlchemyError, OSError) as error:
+            log.warning("published requests not marked yet: %s", error.__class__.__name__)
+
+    async def mark_published(self, c: "Container") -> None:
+        """One UPDATE for every row published since the last call; kept for the next call if the
+        database does not answer."""
+        if not self._published:
+            return
+        ids, self._published = self._published, []
+        try:
+            async with c.autocommit.connect() as conn:
+                await conn.execute(
+                    update(OutboxRequest)
+                    .where(OutboxRequest.id.in_(ids))
+                    .values(published_at=func.now())
+                )
+        except BaseException:
+            self._published[:0] = ids
+            raise
+
+    async def drain(self, c: "Container") -> None:
+        """At shutdown: let running publishes end (bounded) and mark what they published."""
+        running = self._tasks | ({self._marking} if self._marking else set())
+        if running:
+            await asyncio.wait(running, timeout=SHUTDOWN_PUBLISH_SECONDS)
+        try:
+            await self.mark_published(c)
+        except (DBAPIError, SQLAlchemyError, OSError) as error:
+            log.warning("published requests not marked at shutdown: %s", error.__class__.__name__)
+
+
+async def relay_pending(c: "Container") -> int:
+    """Publish rows that their own send did not publish within the grace period; returns how
+    many were published."""
     if not c.broker.connected:
         return 0
-    if db is not None:
-        return await _publish(c, db, ids)
-    async with c.sessionmaker() as own:
-        return await _publish(c, own, ids)
-
-
-async def _publish(c: Container, db: AsyncSession, ids: list[int] | None) -> int:
+    grace = timedelta(seconds=relay_grace_seconds(c))
     query = (
         select(OutboxRequest, Message.status, Message.request_id)
         .join(Message, Message.id == OutboxRequest.message_id)
-        .where(OutboxRequest.published_at.is_(None))
+        .where(OutboxRequest.published_at.is_(None), OutboxRequest.created_at < func.now() - grace)
         .order_by(OutboxRequest.id)
         .limit(RELAY_BATCH)
         .with_for_update(of=OutboxRequest, skip_locked=True)
-        # The request's own session may hold the row already: read its current state.
-        .execution_options(populate_existing=True)
     )
-    if ids is not None:
-        query = query.where(OutboxRequest.id.in_(ids))
-    rows = (await db.execute(query)).all()
-    published = 0
-    for row, status, current_request in rows:
-        if status in FINAL_STATUSES or current_request != row.request_id:
-            # Cancelled or superseded before it went out: nobody waits for this answer.
+    async with c.sessionmaker() as db:
+        rows = (await db.execute(query)).all()
+        published = 0
+        for row, status, current_request in rows:
+            if status in FINAL_STATUSES or current_request != row.request_id:
+                # Cancelled or superseded before it went out: nobody waits for this answer.
+                row.published_at = func.now()
+                continue
+            try:
+                body = _json_body(row.payload)
+                await c.broker.publish(c.settings.REQUEST_QUEUE, body, str(row.request_id))
+            except BrokerUnavailable as error:
+                row.publish_attempts += 1
+                log.warning("outbox row %s not published yet: %s", row.id, error)
+                break
             row.published_at = func.now()
-            continue
-        try:
-            body = json.dumps(row.payload, separators=(",", ":")).encode()
-            await c.broker.publish(c.settings.REQUEST_QUEUE, body, str(row.request_id))
-        except BrokerUnavailable as error:
-            row.publish_attempts += 1
-            log.warning("outbox row %s not published yet: %s", row.id, error)
-            break
-        row.published_at = func.now()
-        published += 1
-    await db.commit()
+            published += 1
+        await db.commit()
     return published
 
 
-async def prune_published(c: Container) -> int:
+def relay_grace_seconds(c: "Container") -> float:
+    """Long enough for a send's own publish (and one relay round to mark it) to have happened."""
+    return c.settings.PUBLISH_TIMEOUT_SECONDS + 2 * c.settings.OUTBOX_RELAY_INTERVAL_SECONDS + 2
+
+
+def _json_body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+async def prune_published(c: "Container") -> int:
     """Published rows have done their job; keep a day of them for inspection."""
     async with c.sessionmaker() as db:
         result = await db.execute(
@@ -84,23 +170,37 @@ async def prune_published(c: Container) -> int:
         return result.rowcount
 
 
-async def relay_forever(c: Container) -> None:
-    """Republish what the request path could not (RabbitMQ down, process killed after commit)."""
+async def _probe(c: "Container") -> None:
+    async with c.autocommit.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def relay_forever(c: "Container") -> None:
+    """Mark what the sends published; republish what they could not (RabbitMQ down, process
+    killed after commit)."""
     pruned_at = 0.0
+    reachable_since: float | None = None
     while True:
         try:
-            if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
-                pruned_at = time.monotonic()
-                await prune_published(c)
-            published = await publish_pending(c)
-            if published:
-                log.info("outbox relay published %d request(s)", published)
-            if published == RELAY_BATCH:
-                continue
+            if reachable_since is None:
+                # First round, or the database is back: every process marks first.
+                await _probe(c)
+                reachable_since = time.monotonic()
+            await c.outbox.mark_published(c)
+            if time.monotonic() - reachable_since >= SETTLE_SECONDS:
+                if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                    pruned_at = time.monotonic()
+                    await prune_published(c)
+                published = await relay_pending(c)
+                if published:
+                    log.info("outbox relay published %d request(s)", published)
+                if published == RELAY_BATCH:
+                    continue
         except asyncio.CancelledError:
             raise
         except PoolTimeoutError:
             log.warning("outbox relay: no database connection free; next round")
         except (DBAPIError, SQLAlchemyError, OSError) as error:
+            reachable_since = None
             log.warning("outbox relay: database unavailable (%s)", error.__class__.__name__)
         await asyncio.sleep(c.settings.OUTBOX_RELAY_INTERVAL_SECONDS)

@@ -13,7 +13,7 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -40,52 +40,59 @@ def _state_event(message: Message) -> tuple[str, dict[str, Any]]:
     return completed_event(message) if message.status == "completed" else status_event(message)
 
 
+def _changes(response: GeminiResponse) -> dict[str, Any]:
+    if response.status == "retrying":
+        return {
+            "status": "retrying",
+            "attempt": response.attempt,
+            "next_attempt_at": response.next_attempt_at,
+            "error": _error_text(response),
+        }
+    changes: dict[str, Any] = {
+        "status": response.status,
+        "attempt": func.greatest(Message.attempt, response.attempt),
+        "next_attempt_at": None,
+        "completed_at": func.now(),
+        "error": None if response.status == "completed" else _error_text(response),
+        "finish_reason": response.finish_reason,
+        "key_id": response.key_id,
+        "latency_ms": response.latency_ms,
+    }
+    if response.content is not None:
+        changes["content"] = response.content
+    if response.usage is not None:
+        changes["prompt_tokens"] = response.usage.prompt_tokens
+        changes["completion_tokens"] = response.usage.completion_tokens
+    return changes
+
+
 async def apply(
     c: Container, response: GeminiResponse, redelivered: bool = False
 ) -> list[tuple[str, dict[str, Any]]]:
     """Store the response; returns the events to append once committed (empty: no change).
 
+    One UPDATE whose WHERE holds the staleness rules, in autocommit: a single round trip.
     A redelivered response that changes nothing still returns the event of the stored state:
     the process that applied it may have died between its commit and its event."""
-    async with c.sessionmaker() as db:
-        query = select(Message).where(Message.request_id == response.request_id).with_for_update()
-        message = (await db.execute(query)).scalar_one_or_none()
-        if message is None:
-            return []
-        stale = message.status in FINAL_STATUSES or (
-            response.status == "retrying"
-            and (
-                response.attempt < message.attempt
-                or (response.attempt == message.attempt and message.status == "retrying")
+    current = Message.request_id == response.request_id
+    query = update(Message).where(current, Message.status.not_in(FINAL_STATUSES))
+    if response.status == "retrying":
+        # An older retry, or the same one again, must not undo a later state.
+        query = query.where(
+            or_(
+                Message.attempt < response.attempt,
+                and_(Message.attempt == response.attempt, Message.status != "retrying"),
             )
         )
-        if stale:
-            return [_state_event(message)] if redelivered else []
-        if response.status == "retrying":
-            message.status = "retrying"
-            message.attempt = response.attempt
-            message.next_attempt_at = response.next_attempt_at
-            message.error = _error_text(response)
-        else:
-            message.status = response.status
-            message.attempt = max(message.attempt, response.attempt)
-            message.next_attempt_at = None
-            message.completed_at = func.now()
-            if response.content is not None:
-                message.content = response.content
-            message.error = None if response.status == "completed" else _error_text(response)
-            if response.usage is not None:
-                message.prompt_tokens = response.usage.prompt_tokens
-                message.completion_tokens = response.usage.completion_tokens
-            message.finish_reason = response.finish_reason
-            message.key_id = response.key_id
-            message.latency_ms = response.latency_ms
-        # Read completed_at = now() back inside the transaction: after the commit the refresh
-        # would cost a BEGIN and a ROLLBACK round trip more.
-        await db.flush()
-        await db.refresh(message)
-        await db.commit()
-    return [_state_event(message)]
+    query = query.values(_changes(response)).returning(*Message.__table__.columns)
+    async with c.autocommit.connect() as conn:
+        message = (await conn.execute(query)).first()
+        if message is None and redelivered:
+            message = (
+                await conn.execute(select(*Message.__table__.columns).where(current))
+            ).first()
+            return [_state_event(message)] if message is not None else []
+    return [_state_event(message)] if message is not None else []
 
 
 class ResponseConsumer:

@@ -6,13 +6,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from app.api.deps import ContainerDep, CurrentUser
 from app.api.schemas import JSON_ERROR_RESPONSES
-from app.db.models import FINAL_STATUSES, Message
-from app.services.chats import get_owned
-from app.services.errors import Invalid, Unavailable
+from app.db.models import FINAL_STATUSES, Chat, Message
+from app.services.errors import Invalid, NotFound, Unavailable
 from app.services.events import Event, is_entry_id
 
 router = APIRouter(tags=["events"])
@@ -38,14 +37,25 @@ async def start_stream(
     """Everything that can fail with a 4xx/503 happens here, before the stream opens."""
     if last_event_id is not None and not is_entry_id(last_event_id.strip()):
         raise Invalid("Last-Event-ID: not an event id of this stream")
-    async with c.sessionmaker() as db:
-        await get_owned(db, user.id, chat_id)
-        query = select(Message.id).where(
-            Message.chat_id == chat_id,
-            Message.role == "assistant",
-            Message.status.not_in(FINAL_STATUSES),
+    # One round trip: the chat's owner check and its open replies.
+    query = (
+        select(Message.id)
+        .select_from(Chat)
+        .outerjoin(
+            Message,
+            and_(
+                Message.chat_id == Chat.id,
+                Message.role == "assistant",
+                Message.status.not_in(FINAL_STATUSES),
+            ),
         )
-        open_ids = {str(message_id) for message_id in (await db.execute(query)).scalars()}
+        .where(Chat.id == chat_id, Chat.user_id == user.id)
+    )
+    async with c.autocommit.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
+        raise NotFound("chat not found")
+    open_ids = {str(row.id) for row in rows if row.id is not None}
     try:
         if last_event_id:
             return StreamStart(chat_id, last_event_id.strip(), [])

@@ -10,10 +10,8 @@ router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=SendOut)
-async def send_message(
-    chat_id: UUID, body: MessageIn, user: CurrentUser, db: SessionDep, c: ContainerDep
-):
-    question, reply = await messages.send(db, c, user.id, chat_id, body.content)
+async def send_message(chat_id: UUID, body: MessageIn, user: CurrentUser, c: ContainerDep):
+    question, reply = await messages.send(c, user.id, chat_id, body.content)
     return SendOut(
         user_message=MessageOut.model_validate(question),
         assistant_message=MessageOut.model_validate(reply),
