@@ -30,7 +30,7 @@ class ChatEvents:
         One script call: this runs for every delta of every reply."""
         keys = [f"{self._prefix}events:{chat_id}"]
         if cancel_of is not None:
-            keys.append(f"{self._prefix}cancel:{cancel_of}")
+            keys.append(self.cancel_flag(cancel_of))
         cancelled = await self._append(
             keys=keys,
             args=[event, json.dumps(data, separators=(",", ":")), STREAM_MAXLEN, STREAM_TTL_S],
@@ -53,5 +53,5 @@ class ChatEvents:
             cancel_of=message_id,
         )
 
-    async def cancelled(self, message_id: object) -> bool:
-        return bool(await self._redis.exists(f"{self._prefix}cancel:{message_id}"))
+    def cancel_flag(self, message_id: object) -> str:
+        return f"{self._prefix}cancel:{message_id}"

@@ -12,7 +12,7 @@ from .core.logging import log
 from .delta_writer import DeltaWriter
 from .events import ChatEvents
 from .queue.messages import GeminiRequest, Usage
-from .rate_limiter.key_pool import AllKeysDisabled, KeyPool
+from .rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool
 
 
 @dataclass
@@ -43,15 +43,17 @@ class Processor:
 
     async def _run(self, request: GeminiRequest, redelivered: bool) -> Outcome:
         ids = {"request_id": request.request_id, "attempt": request.attempt}
-        if await self._events.cancelled(request.message_id):
-            return Outcome("cancelled")
         # An earlier try of this request may have left deltas on screen.
         needs_reset = request.attempt > 0 or redelivered
         announced = False
         # Each quota or key failure cools or disables a key, so this ends; the bound is a guard.
         for _ in range(2 * len(self._pool.keys) + 2):
+            # A reply cancelled before its first call is settled without a key or an event.
+            unless = None if announced else self._events.cancel_flag(request.message_id)
             try:
-                lease = await self._pool.acquire(self._settings.keys_max_wait_seconds)
+                lease = await self._pool.acquire(self._settings.keys_max_wait_seconds, unless)
+            except FlagSet:
+                return Outcome("cancelled")
             except AllKeysDisabled:
                 log.error("no_usable_key", extra=ids)
                 return Outcome("failed", failure=GeminiFailure(

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import redis.asyncio as aioredis
 
-from src.rate_limiter.key_pool import AllKeysDisabled, KeyPool
+from src.rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool
 
 from .support import REDIS_URL, key_id
 
@@ -110,6 +110,18 @@ async def test_all_keys_disabled_is_reported(prefix):
         await pool.disable(key_id(key), "API_KEY_INVALID")
     with pytest.raises(AllKeysDisabled):
         await pool.acquire(max_wait_s=1)
+
+
+async def test_a_set_unless_flag_takes_no_key_and_records_nothing(prefix, redis):
+    pool = await make_pool(prefix, limit=1, keys=KEYS[:1])
+    flag = f"{prefix}cancel:m1"
+    assert (await pool.try_acquire(unless=flag))[0] == key_id(KEYS[0])
+    await redis.set(flag, "1")
+    # Checked before the keys: even with the only key busy, the flag answers at once.
+    with pytest.raises(FlagSet):
+        await pool.acquire(max_wait_s=5, unless=flag)
+    assert await redis.zcard(f"{prefix}keys:{key_id(KEYS[0])}:window") == 1
+    assert await redis.hget(f"{prefix}keys:{key_id(KEYS[0])}", "requests_total") == b"1"
 
 
 async def test_admin_view_state_has_labels_and_no_key_text(prefix, redis):

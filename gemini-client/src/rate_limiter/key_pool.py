@@ -22,15 +22,17 @@ from redis.asyncio import Redis
 WINDOW_MS = 60_000
 
 # Time is Redis's own clock, so replicas on hosts whose clocks disagree still share one window.
-# KEYS: hash1, window1, hash2, window2, ...
+# KEYS: hash1, window1, hash2, window2, ...[, unless flag]
 # ARGV: limit, nonce, first index (0-based), window length in ms (60 s + margin).
 # Returns {i, 0} with the 1-based position of the chosen key, {0, ms} when every usable key is
-# busy (ms until the earliest frees up), or {0, -1} when every key is disabled.
+# busy (ms until the earliest frees up), {0, -1} when every key is disabled, or {0, -2} when the
+# unless flag exists (nothing recorded).
 _ACQUIRE = """
+local n = math.floor(#KEYS / 2)
+if #KEYS > 2 * n and redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {0, -2} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
-local n = #KEYS / 2
 local first = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
 local best, best_used, earliest = nil, nil, nil
@@ -93,6 +95,10 @@ class AllKeysDisabled(Exception):
     """Every configured key is disabled: no call can succeed until the keys are changed."""
 
 
+class FlagSet(Exception):
+    """The `unless` key of an acquire exists: the caller no longer wants a key."""
+
+
 @dataclass(frozen=True)
 class Lease:
     key_id: str
@@ -134,9 +140,13 @@ class KeyPool:
                     pipe.hsetnx(self._hash(kid), name, default)
             await pipe.execute()
 
-    async def try_acquire(self) -> tuple[str | None, int]:
-        """(key id, 0) with the use recorded, or (None, ms until one frees up)."""
+    async def try_acquire(self, unless: str | None = None) -> tuple[str | None, int]:
+        """(key id, 0) with the use recorded, or (None, ms until one frees up). Raises FlagSet,
+        recording nothing, when the Redis key `unless` exists: checking a flag (a cancel) in
+        the same script saves a round trip per request."""
         keys = [name for kid in self._ids for name in (self._hash(kid), self._window(kid))]
+        if unless is not None:
+            keys.append(unless)
         position, wait_ms = await self._acquire(
             keys=keys,
             args=[
@@ -146,16 +156,19 @@ class KeyPool:
         )
         if position:
             return self._ids[position - 1], 0
+        if wait_ms == -2:
+            raise FlagSet
         if wait_ms < 0:
             raise AllKeysDisabled
         return None, int(wait_ms)
 
-    async def acquire(self, max_wait_s: float) -> Lease | None:
-        """A key to call with now, waiting up to `max_wait_s` for one; None if none frees up."""
+    async def acquire(self, max_wait_s: float, unless: str | None = None) -> Lease | None:
+        """A key to call with now, waiting up to `max_wait_s` for one; None if none frees up.
+        Raises FlagSet once the Redis key `unless` exists (see try_acquire)."""
         start = time.monotonic()
         deadline = start + max_wait_s
         while True:
-            kid, wait_ms = await self.try_acquire()
+            kid, wait_ms = await self.try_acquire(unless)
             if kid is not None:
                 return Lease(kid, time.monotonic() - start)
             wait_s = wait_ms / 1000
