@@ -25,6 +25,7 @@ def main() -> None:
         # Longer than any client's keep-alive expiry (httpx: 5 s), as on Google's side, so a
         # client never reuses a connection the server is closing at that moment.
         timeout_keep_alive=75,
+        workers=1,  # one process whatever WEB_CONCURRENCY (the backend's setting) says
     )
 
 
