@@ -159,13 +159,23 @@ class Chats:
         return Sample(t0, rep.first_delta_at, rep.completed_at, rep.final_status or "?", t_acc)
 
     async def closed_loop(
-        self, *, rounds: int | None = None, until: float | None = None, stop=None, on_sample=None
+        self,
+        *,
+        rounds: int | None = None,
+        until: float | None = None,
+        stop=None,
+        on_sample=None,
+        spread: float = 0.0,
     ) -> list[Sample]:
         """Every chat sends, waits for its reply, sends again: `rounds` times each, or until the
-        monotonic time `until`, or until `stop()` says so."""
+        monotonic time `until`, or until `stop()` says so. With `spread`, each chat starts at a
+        random moment within that many seconds, as people do, instead of all in the same
+        millisecond (with the stand-in's fixed latencies they would then stay in lockstep)."""
         samples: list[Sample] = []
 
         async def loop(i: int) -> None:
+            if spread:
+                await asyncio.sleep(random.uniform(0, spread))
             k = 0
             while True:
                 if rounds is not None and k >= rounds:
@@ -290,6 +300,7 @@ def profile(stack, seconds: int, out_dir: Path) -> dict:
                             "--format",
                             "raw",
                             "--nonblocking",
+                            "--subprocesses",  # uvicorn's worker processes
                             "-o",
                             str(out),
                         ],
@@ -345,15 +356,23 @@ def top_frames(raw: Path, n: int = 10) -> list[str]:
 
 # ------------------------------------------------------------------------------------- parts
 async def bench_overhead(url: str, quick: bool) -> dict:
+    """Each concurrency twice: chats starting at random moments within one reply's time (the
+    figure the target is about), and all chats sending in the same millisecond (lockstep: the
+    worst case, every step of the pipeline meets a burst of `conc` at once)."""
     results = {}
     for conc, rounds in ((1, 60), (20, 12), (100, 5)):
         if quick:
             rounds = max(2, rounds // 4)
-        async with Chats(url, conc, users=min(conc, 10)) as chats:
-            await chats.closed_loop(rounds=1)  # warm-up: connections, caches, JIT-less Python
-            samples = await chats.closed_loop(rounds=rounds)
-        results[f"{conc}_chats"] = latency_figures(samples)
-        print(f"  overhead at {conc:3d} chats: {fmt_latency(results[f'{conc}_chats'])}", flush=True)
+        for name, spread in (("", NOMINAL_TOTAL), ("_lockstep", 0.0)):
+            if conc == 1 and spread == 0.0:
+                continue  # one chat has nothing to be in step with
+            async with Chats(url, conc, users=min(conc, 10)) as chats:
+                await chats.closed_loop(rounds=1)  # warm-up: connections, caches
+                samples = await chats.closed_loop(rounds=rounds, spread=spread)
+            key = f"{conc}_chats{name}"
+            results[key] = latency_figures(samples)
+            label = f"{conc:3d} chats{' in lockstep' if name else ''}"
+            print(f"  overhead at {label}: {fmt_latency(results[key])}", flush=True)
     return results
 
 

@@ -80,6 +80,7 @@ SETTING_NAMES = {
     "SESSION_TTL_HOURS",
     "COOKIE_SECURE",
     "LOG_LEVEL",
+    "WEB_CONCURRENCY",
 }
 
 READY_SECONDS = {"standin": 30, "backend": 90, "worker": 60, "frontend": 90, "nginx": 20}
@@ -595,6 +596,7 @@ class Stack:
             "REDIS_URL": REDIS_URL,
             "RABBITMQ_URL": RABBITMQ_URL,
             "SECRET_KEY": secrets.token_urlsafe(32),
+            "WEB_CONCURRENCY": "2",  # uvicorn's process count, as in docker-compose.yml
         }
         public = [
             f"http://{host}:{self.ports[c]}"

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Connections per backend process: DB_POOL_SIZE kept open, DB_MAX_OVERFLOW more under load;
     # a request that finds none free within DB_POOL_TIMEOUT_SECONDS is answered 503 (busy).
     DB_POOL_SIZE: int = Field(20, ge=1)
+    # Backend processes: read by uvicorn itself (its --workers default), named here so the
+    # value is documented and checked with the others.
+    WEB_CONCURRENCY: int = Field(2, ge=1)
     DB_MAX_OVERFLOW: int = Field(10, ge=0)
     DB_POOL_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
 

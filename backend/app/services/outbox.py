@@ -35,6 +35,8 @@ PRUNE_EVERY_SECONDS = 300
 # The database must have answered this long before the relay republishes anything.
 SETTLE_SECONDS = 3.0
 SHUTDOWN_PUBLISH_SECONDS = 5.0
+# Rows published within this long are marked by one UPDATE: a statement per many sends.
+MARK_BATCH_SECONDS = 0.1
 
 
 class Outbox:
@@ -80,10 +82,10 @@ class Outbox:
             self._marking = asyncio.create_task(self._mark_all(c))
 
     async def _mark_all(self, c: "Container") -> None:
-        # Rows published while an UPDATE runs go with the next one: one UPDATE for many under
-        # load. A failure leaves them to the relay loop's next round.
+        # A failure leaves them to the relay loop's next round.
         try:
             while self._published:
+                await asyncio.sleep(MARK_BATCH_SECONDS)
                 await self.mark_published(c)
         except (DBAPIError, SQLAlchemyError, OSError) as error:
             log.warning("published requests not marked yet: %s", error.__class__.__name__)
