@@ -1,6 +1,6 @@
 """The real google-genai SDK, pointed at the stand-in, reads its answers and errors."""
 
-import httpx
+import aiohttp
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -12,18 +12,23 @@ from .support import StandIn, key_id
 
 
 @pytest.fixture
-def sdk(standin: StandIn):
+async def sdk(standin: StandIn):
+    """Clients on the worker's transport (an aiohttp session, one attempt per call)."""
     standin.reset()
     standin.config(first_chunk_ms=0, chunk_ms=0)
+    sessions: list[aiohttp.ClientSession] = []
 
     def make(key: str = "wire-key-0001") -> genai.Client:
+        sessions.append(aiohttp.ClientSession(trust_env=False))
         options = types.HttpOptions(
-            base_url=standin.url, timeout=5000, retry_options=None,
-            httpx_async_client=httpx.AsyncClient(trust_env=False),
+            base_url=standin.url, timeout=5000, retry_options=types.HttpRetryOptions(attempts=1),
+            aiohttp_client=sessions[-1],
         )
         return genai.Client(api_key=key, http_options=options)
 
-    return make
+    yield make
+    for session in sessions:
+        await session.close()
 
 
 async def test_stream_shape_and_text(sdk, standin: StandIn) -> None:

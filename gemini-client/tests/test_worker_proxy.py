@@ -136,11 +136,12 @@ class Socks5:
             writer.close()
 
 
-async def test_gemini_calls_pass_through_a_socks5_proxy(spawn, bus, standin):
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+async def test_gemini_calls_pass_through_a_socks5_proxy(spawn, bus, standin, scheme):
     socks = Socks5()
     port = await socks.start()
     try:
-        await spawn(HTTP_PROXY=f"socks5://127.0.0.1:{port}").started()
+        await spawn(HTTP_PROXY=f"{scheme}://127.0.0.1:{port}").started()
         body = request("via socks")
         await bus.send(body)
         done = await bus.final(body["request_id"])

@@ -4,8 +4,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-import httpx
+import aiohttp
 import pydantic
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from google.genai import errors
 
 
@@ -84,11 +85,11 @@ def classify(exc: BaseException) -> GeminiFailure:
         if code == 404:
             return GeminiFailure(Blame.FATAL, "model_not_found", _short(exc.message, label))
         return GeminiFailure(Blame.FATAL, "bad_request", _short(exc.message, label))
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutError | ProxyTimeoutError):
         return GeminiFailure(Blame.TRANSIENT, "timeout", "Gemini did not answer in time")
-    if isinstance(exc, httpx.ProxyError):
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | ProxyError | ProxyConnectionError):
         return GeminiFailure(Blame.TRANSIENT, "proxy_error", "The proxy to Gemini failed")
-    if isinstance(exc, httpx.TransportError | OSError | errors.UnknownApiResponseError):
+    if isinstance(exc, aiohttp.ClientError | OSError | errors.UnknownApiResponseError):
         return GeminiFailure(
             Blame.TRANSIENT, "connection_error", f"Could not reach Gemini ({type(exc).__name__})"
         )

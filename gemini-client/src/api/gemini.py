@@ -1,11 +1,18 @@
-"""Calls Gemini through the google-genai SDK: one pooled httpx client shared by every key."""
+"""Calls Gemini through the google-genai SDK: one pooled aiohttp session shared by every key.
 
+aiohttp rather than httpx (both are SDK transports): at 32 calls in flight a call cost 27 % less
+CPU, httpcore polling every idle pooled connection at each request's start and end.
+"""
+
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+import aiohttp
 import httpx
+from aiohttp_socks import ProxyConnector
 from google import genai
 from google.genai import types
 
@@ -25,13 +32,17 @@ _BLOCKING_FINISH = {
 # The HTTP responses opened by the call running in this task, so that stopping early (cancel,
 # shutdown) closes the upstream stream at once rather than whenever the SDK's generators are
 # garbage-collected.
-_open_responses: ContextVar[list[httpx.Response] | None] = ContextVar("responses", default=None)
+_open_responses: ContextVar[list[aiohttp.ClientResponse] | None] = ContextVar(
+    "responses", default=None
+)
 
 
-async def _remember_response(response: httpx.Response) -> None:
+async def _remember_response(
+    session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestEndParams
+) -> None:
     opened = _open_responses.get()
     if opened is not None:
-        opened.append(response)
+        opened.append(params.response)
 
 
 @dataclass
@@ -42,31 +53,39 @@ class StreamState:
     usage: Usage = field(default_factory=Usage)
 
 
-def build_http_client(settings: Settings, max_connections: int) -> httpx.AsyncClient:
+def build_session(settings: Settings, max_connections: int) -> aiohttp.ClientSession:
     # trust_env=False: HTTP_PROXY is meant for Gemini only and is applied here explicitly.
-    return httpx.AsyncClient(
-        proxy=settings.http_proxy,
-        trust_env=False,
-        timeout=httpx.Timeout(settings.gemini_timeout_seconds),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections,
-            keepalive_expiry=5.0,  # well under the server's idle timeout
-        ),
-        event_hooks={"response": [_remember_response]},
+    proxy = settings.http_proxy
+    pool = {"limit": max_connections, "keepalive_timeout": 5.0}  # well under the server's idle
+    if proxy and proxy.startswith("socks"):
+        # The proxy resolves host names (rdns), which socks5h:// asks for and httpx did for both.
+        url = proxy.replace("socks5h://", "socks5://", 1)
+        connector: aiohttp.BaseConnector = ProxyConnector.from_url(url, rdns=True, **pool)
+        proxy = None
+    else:
+        connector = aiohttp.TCPConnector(**pool)
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(_remember_response)
+    return aiohttp.ClientSession(
+        connector=connector, proxy=proxy, trust_env=False, trace_configs=[trace]
     )
 
 
 class GeminiApi:
     def __init__(self, settings: Settings, keys: dict[str, str]) -> None:
         self._settings = settings
-        self._http = build_http_client(settings, max_connections=settings.worker_prefetch * 2)
+        self._session = build_session(settings, max_connections=settings.worker_prefetch * 2)
         self._sync_http = httpx.Client(trust_env=False)  # required by the SDK, never used
         options = types.HttpOptions(
             base_url=settings.gemini_base_url,
             api_version="v1beta",  # Gemini API's fullest surface (systemInstruction, ...)
-            timeout=int(settings.gemini_timeout_seconds * 1000),
-            retry_options=None,  # no SDK retries: the key pool and retry queues decide
-            httpx_async_client=self._http,
+            # None: the SDK would make it aiohttp's total for the whole stream; stream() bounds
+            # each wait instead, so a long reply that keeps coming is never cut.
+            timeout=None,
+            # One attempt, said explicitly: without retry options the SDK retries a failed
+            # aiohttp connection itself after 1-10 s, bypassing the key pool and retry queues.
+            retry_options=types.HttpRetryOptions(attempts=1),
+            aiohttp_client=self._session,
             httpx_client=self._sync_http,
         )
         self._keys = keys
@@ -76,7 +95,7 @@ class GeminiApi:
         }
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._session.close()
         self._sync_http.close()
 
     def _config(self, request: GeminiRequest) -> types.GenerateContentConfig:
@@ -91,7 +110,7 @@ class GeminiApi:
         self, kid: str, request: GeminiRequest, state: StreamState
     ) -> AsyncIterator[str]:
         """Yields the reply's text deltas; raises GeminiFailure when the call goes wrong."""
-        opened: list[httpx.Response] = []
+        opened: list[aiohttp.ClientResponse] = []
         _open_responses.set(opened)
         try:
             config = self._config(request)
@@ -106,7 +125,14 @@ class GeminiApi:
                 config=config,
             )
             async with aclosing(chunks):
-                async for chunk in chunks:
+                while True:
+                    # The connect, the answer's head and each chunk must come within the bound;
+                    # not the time the caller takes between chunks.
+                    async with asyncio.timeout(self._settings.gemini_timeout_seconds):
+                        try:
+                            chunk = await anext(chunks)
+                        except StopAsyncIteration:
+                            break
                     text = _read_chunk(chunk, state)
                     if text:
                         yield text
@@ -122,7 +148,7 @@ class GeminiApi:
         finally:
             _open_responses.set(None)
             for response in opened:
-                await response.aclose()
+                response.close()  # a no-op once the answer was read to its end
 
 
 def _read_chunk(chunk: types.GenerateContentResponse, state: StreamState) -> str:
