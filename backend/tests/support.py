@@ -234,12 +234,14 @@ def register(server_url: str, email: str | None = None, password: str = "correct
 class SseStream:
     """Reads GET /api/chats/{id}/events over a real HTTP connection."""
 
-    def __init__(self, api: Api, chat_id: str, last_event_id: str | None = None) -> None:
+    def __init__(
+        self, api: Api, chat_id: str, last_event_id: str | None = None, read_timeout: float = 10
+    ) -> None:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         self._client = httpx.Client(
             base_url=api.url + "/api",
             headers={"Authorization": f"Bearer {api.token}", **headers},
-            timeout=httpx.Timeout(10, read=10),
+            timeout=httpx.Timeout(10, read=read_timeout),
         )
         self._context = self._client.stream("GET", f"/chats/{chat_id}/events")
         self.response = self._context.__enter__()
@@ -260,6 +262,10 @@ class SseStream:
             name, _, value = line.partition(":")
             frame[name] = value[1:] if value.startswith(" ") else value
         raise AssertionError("event stream ended")
+
+    def next_line(self) -> str:
+        """The next raw line, comments included; a read timeout fails the test."""
+        return next(self._lines)
 
     def take(self, count: int) -> list[dict[str, Any]]:
         return [self.next() for _ in range(count)]

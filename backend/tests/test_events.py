@@ -1,6 +1,10 @@
 """GET /api/chats/{id}/events read through a real HTTP connection."""
 
+import time
+
 from tests.support import Api, SseStream, WorkerRole
+
+HEARTBEAT_SECONDS = 15  # docs/CONTRACTS.md, "Event stream"
 
 
 def _text(events: list[dict], message_id: str) -> str:
@@ -145,3 +149,16 @@ def test_bad_last_event_id_and_other_users(alice: Api, bob: Api) -> None:
     assert huge.status_code == 422
     assert "Last-Event-ID" in bad.json()["detail"]
     assert bob.get(f"/chats/{chat['id']}/events").status_code == 404
+
+
+def test_an_idle_stream_gets_a_heartbeat_so_proxies_keep_it_open(alice: Api) -> None:
+    chat = alice.new_chat()
+    stream = SseStream(alice, chat["id"], read_timeout=HEARTBEAT_SECONDS + 10)
+    try:
+        started = time.monotonic()
+        first = stream.next_line()  # nothing happens in this chat: only a heartbeat can come
+        waited = time.monotonic() - started
+    finally:
+        stream.close()
+    assert first.startswith(":"), first
+    assert waited < HEARTBEAT_SECONDS + 5
