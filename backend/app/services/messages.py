@@ -20,6 +20,7 @@ from app.services import ratelimit
 from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
+from app.services.outbox import CommittedRequest
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def _publish_later(
     c: Container, row_id: int, request_id: UUID, payload: dict, chat_id: UUID, events: list
 ) -> None:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    c.outbox.publish_later(c, row_id, request_id, body, chat_id, events)
+    c.outbox.publish_later(c, CommittedRequest(row_id, request_id, body, chat_id, events))
 
 
 # The send path is the hottest write of the app: one read and one write statement, each its own

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -39,6 +40,17 @@ SHUTDOWN_PUBLISH_SECONDS = 5.0
 MARK_BATCH_SECONDS = 0.1
 
 
+@dataclass(frozen=True)
+class CommittedRequest:
+    """An outbox row just committed, with what its publish needs."""
+
+    row_id: int
+    request_id: UUID
+    body: bytes  # the row's payload as JSON
+    chat_id: UUID
+    events: list[tuple[str, dict[str, Any]]]  # appended to the chat's stream before publishing
+
+
 class Outbox:
     """Publishes committed rows in the background and remembers which to mark published."""
 
@@ -47,37 +59,21 @@ class Outbox:
         self._published: list[int] = []
         self._marking: asyncio.Task | None = None
 
-    def publish_later(
-        self,
-        c: "Container",
-        row_id: int,
-        request_id: UUID,
-        body: bytes,
-        chat_id: UUID,
-        events: list[tuple[str, dict[str, Any]]],
-    ) -> None:
-        task = asyncio.create_task(self._publish(c, row_id, request_id, body, chat_id, events))
+    def publish_later(self, c: "Container", row: CommittedRequest) -> None:
+        task = asyncio.create_task(self._publish(c, row))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(
-        self,
-        c: "Container",
-        row_id: int,
-        request_id: UUID,
-        body: bytes,
-        chat_id: UUID,
-        events: list[tuple[str, dict[str, Any]]],
-    ) -> None:
+    async def _publish(self, c: "Container", row: CommittedRequest) -> None:
         # Events first: the worker's own events for this reply must come after them.
-        await c.events.append(chat_id, events)
+        await c.events.append(row.chat_id, row.events)
         try:
-            await c.broker.publish(c.settings.REQUEST_QUEUE, body, str(request_id))
+            await c.broker.publish(c.settings.REQUEST_QUEUE, row.body, str(row.request_id))
         except BrokerUnavailable as error:
             # Committed is accepted: the relay publishes it when the broker is back.
-            log.warning("request %s left to the outbox relay: %s", request_id, error)
+            log.warning("request %s left to the outbox relay: %s", row.request_id, error)
             return
-        self._published.append(row_id)
+        self._published.append(row.row_id)
         if self._marking is None or self._marking.done():
             self._marking = asyncio.create_task(self._mark_all(c))
 
