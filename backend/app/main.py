@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -74,6 +75,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(c.broker.run(ResponseConsumer(c)), name="broker"),
         asyncio.create_task(relay_forever(c), name="outbox-relay"),
     ]
+    # What start-up made lives as long as the process: out of the collector's sight, a full
+    # collection scans only what requests made (50 ms pauses under load otherwise).
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import signal
 
 import uvloop
@@ -36,6 +37,10 @@ async def serve() -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10)
+    # What start-up made (the SDK's models above all) lives as long as the process: out of the
+    # collector's sight, a full collection scans only what requests made (50 ms pauses otherwise).
+    gc.collect()
+    gc.freeze()
     await stop.wait()
     log.info("stop_requested")
     await worker.stop()
