@@ -1,6 +1,5 @@
 """Sending, listing, cancelling and retrying messages (DESIGN.md, "Flow of one message")."""
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -92,9 +91,9 @@ async def _commit_reply(db: AsyncSession) -> None:
         raise Conflict(REPLY_IN_PROGRESS) from None
 
 
-def _request_payload(
+def _gemini_request(
     c: Container, chat: Any, chat_id: UUID, reply_id: UUID, request_id: UUID, history: list
-) -> dict[str, Any]:
+) -> GeminiRequest:
     return GeminiRequest(
         request_id=request_id,
         chat_id=chat_id,
@@ -102,14 +101,7 @@ def _request_payload(
         model=chat.model,
         system_instruction=chat.system_prompt,
         contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
-    ).model_dump(mode="json")
-
-
-def _publish_later(
-    c: Container, row_id: int, request_id: UUID, payload: dict, chat_id: UUID, events: list
-) -> None:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    c.outbox.publish_later(c, CommittedRequest(row_id, request_id, body, chat_id, events))
+    )
 
 
 # The send path is the hottest write of the app: one read and one write statement, each its own
@@ -180,7 +172,8 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
 
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
         history.append(_Turn("user", content, "completed"))
-        payload = _request_payload(c, chat, chat_id, reply_id, request_id, history)
+        # The same JSON text is the outbox row's payload and the published body.
+        body = _gemini_request(c, chat, chat_id, reply_id, request_id, history).model_dump_json()
         title = None
         if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the first message names it
             title = " ".join(content.split())[:AUTO_TITLE_CHARS]
@@ -191,7 +184,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             "chat_id": chat_id,
             "content": content,
             "model": chat.model,
-            "payload": json.dumps(payload),
+            "payload": body,
             "title": title,
         }
         try:
@@ -201,7 +194,10 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             if constraint == "uq_messages_one_open_reply":
                 raise Conflict(REPLY_IN_PROGRESS) from None
             raise NotFound("chat not found") from None  # deleted meanwhile
-    _publish_later(c, reply.outbox_id, request_id, payload, chat_id, [status_event(reply)])
+    committed = CommittedRequest(
+        reply.outbox_id, request_id, body.encode(), chat_id, [status_event(reply)]
+    )
+    c.outbox.publish_later(c, committed)
     return question, reply
 
 
@@ -268,9 +264,10 @@ async def retry(
     message.latency_ms = None
     message.completed_at = None
     message.request_id = uuid.uuid4()
-    payload = _request_payload(
+    request = _gemini_request(
         c, chat, chat_id, message.id, message.request_id, await _history(db, chat_id, message.seq)
     )
+    payload = request.model_dump(mode="json")
     row = OutboxRequest(request_id=message.request_id, message_id=message.id, payload=payload)
     db.add(row)
     chat.updated_at = func.now()
@@ -281,5 +278,6 @@ async def retry(
         log.warning("old cancel flag of %s not cleared: %s", message.id, error)
     # The old text may be on screen: reset it before the new attempt streams.
     events = [("message.reset", {"message_id": str(message.id)}), status_event(message)]
-    _publish_later(c, row.id, message.request_id, payload, chat_id, events)
+    body = request.model_dump_json().encode()
+    c.outbox.publish_later(c, CommittedRequest(row.id, message.request_id, body, chat_id, events))
     return message
