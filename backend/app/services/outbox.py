@@ -119,7 +119,7 @@ async def relay_pending(c: "Container") -> int:
     many were published."""
     if not c.broker.connected:
         return 0
-    grace = timedelta(seconds=relay_grace_seconds(c))
+    grace = timedelta(seconds=_relay_grace_seconds(c))
     query = (
         select(OutboxRequest, Message.status, Message.request_id)
         .join(Message, Message.id == OutboxRequest.message_id)
@@ -137,7 +137,7 @@ async def relay_pending(c: "Container") -> int:
                 row.published_at = func.now()
                 continue
             try:
-                body = _json_body(row.payload)
+                body = json.dumps(row.payload, separators=(",", ":")).encode()
                 await c.broker.publish(c.settings.REQUEST_QUEUE, body, str(row.request_id))
             except BrokerUnavailable as error:
                 row.publish_attempts += 1
@@ -149,13 +149,9 @@ async def relay_pending(c: "Container") -> int:
     return published
 
 
-def relay_grace_seconds(c: "Container") -> float:
-    """Long enough for a send's own publish (and one relay round to mark it) to have happened."""
+def _relay_grace_seconds(c: "Container") -> float:
+    """Long enough for a send's own publish, and its batched mark, to have happened."""
     return c.settings.PUBLISH_TIMEOUT_SECONDS + 2 * c.settings.OUTBOX_RELAY_INTERVAL_SECONDS + 2
-
-
-def _json_body(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 async def prune_published(c: "Container") -> int:
