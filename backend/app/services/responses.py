@@ -88,10 +88,10 @@ async def apply(
     async with c.autocommit.connect() as conn:
         message = (await conn.execute(query)).first()
         if message is None and redelivered:
+            # Changed nothing now: announce the stored state once more.
             message = (
                 await conn.execute(select(*Message.__table__.columns).where(current))
             ).first()
-            return [_state_event(message)] if message is not None else []
     return [_state_event(message)] if message is not None else []
 
 
