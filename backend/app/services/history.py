@@ -1,12 +1,20 @@
 """The conversation a request carries: the chat's turns, oldest dropped first past a budget."""
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from app.core.queue_messages import Turn
-from app.db.models import Message
 
 
-def build_contents(messages: Sequence[Message], budget_chars: int) -> list[Turn]:
+class StoredTurn(Protocol):
+    """What a message must say to be history: a Message, or the send path's lighter row."""
+
+    role: str
+    content: str
+    status: str
+
+
+def build_contents(messages: Sequence[StoredTurn], budget_chars: int) -> list[Turn]:
     """Turns for `messages` (oldest first). Replies that did not complete carry no answer worth
     sending. The newest turn is always kept, whatever its size."""
     turns = [
