@@ -218,17 +218,24 @@ async def cancel(
     message = await _reply_in_chat(db, chat_id, message_id)
     if message.status in FINAL_STATUSES:
         raise Conflict(f"this reply is already {message.status}")
+    shown = None
     try:
-        await c.redis.set(c.keys.cancel(message.id), "1", ex=CANCEL_FLAG_SECONDS)
-        streaming = await c.events.is_streaming(chat_id, message.id)
+        await c.redis.set(c.keys.cancel(message.request_id), "1", ex=CANCEL_FLAG_SECONDS)
+        if await c.events.is_streaming(chat_id, message.id):
+            # A retry's next attempt may already run before its `retrying` is stored.
+            claims = c.keys.claims(message.request_id, (message.attempt, message.attempt + 1))
+            if await c.redis.exists(*claims):
+                # The worker stops between chunks and reports `cancelled` with the text so far.
+                await db.commit()
+                return message
+            # Streamed by a worker that died, and none has taken it over: end it here, with
+            # the text the user saw.
+            shown = await c.events.attempt_text(chat_id, message.id)
     except RedisError as error:
         log.warning("cancel flag for %s not set, Redis unavailable: %s", message.id, error)
-        streaming = False
-    if message.status == "pending" and streaming:
-        # The worker stops between chunks and reports `cancelled` with the text so far.
-        await db.commit()
-        return message
     message.status = "cancelled"
+    if shown:
+        message.content = shown
     message.next_attempt_at = None
     message.completed_at = func.now()
     await db.flush()
@@ -272,10 +279,6 @@ async def retry(
     db.add(row)
     chat.updated_at = func.now()
     await _commit_reply(db)
-    try:
-        await c.redis.delete(c.keys.cancel(message.id))
-    except RedisError as error:
-        log.warning("old cancel flag of %s not cleared: %s", message.id, error)
     # The old text may be on screen: reset it before the new attempt streams.
     events = [("message.reset", {"message_id": str(message.id)}), status_event(message)]
     body = request.model_dump_json().encode()
