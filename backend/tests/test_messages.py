@@ -130,6 +130,32 @@ def test_history_budget_drops_the_oldest_turns_first(alice: Api, worker: WorkerR
     assert sum(len(turn["text"]) for turn in request["contents"]) <= 1000
 
 
+def test_history_read_stops_where_the_budget_ends(
+    alice: Api, worker: WorkerRole, run: RunNames
+) -> None:
+    """Only what fits is read: failed replies cost nothing, a huge old turn is never sent, and a
+    retry's history obeys the same budget."""
+    chat = alice.new_chat()
+    old = alice.send(chat["id"], "x" * 450)["assistant_message"]
+    request, _ = worker.take_request(old["id"])
+    worker.respond(request, "completed", "y" * 600)
+    alice.wait_status(chat["id"], old["id"], "completed")
+    for i in range(3):
+        reply = alice.send(chat["id"], f"q{i}" + "." * 198)["assistant_message"]
+        request, _ = worker.take_request(reply["id"])
+        failed = {"code": "bad_request", "message": "no", "retryable": False}
+        worker.respond(request, "failed", error=failed)
+        alice.wait_status(chat["id"], reply["id"], "failed")
+    last = alice.send(chat["id"], "q3" + "." * 198)["assistant_message"]
+    request, _ = worker.take_request(last["id"])
+    assert [t["text"][:2] for t in request["contents"]] == ["q0", "q1", "q2", "q3"]
+    worker.respond(request, "failed", error=failed)
+    alice.wait_status(chat["id"], last["id"], "failed")
+    assert alice.post(f"/chats/{chat['id']}/messages/{last['id']}/retry").status_code == 202
+    again, _ = worker.take_request(last["id"])
+    assert again["contents"] == request["contents"]
+
+
 def test_completed_reply_is_stored_with_usage(alice: Api, worker: WorkerRole) -> None:
     chat = alice.new_chat()
     reply = alice.send(chat["id"], "hi")["assistant_message"]
