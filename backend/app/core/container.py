@@ -10,6 +10,7 @@ from app.core.config import Settings
 from app.core.redis_keys import RedisKeys
 from app.services.broker import Broker
 from app.services.events import EventLog
+from app.services.hashing import HashPool
 from app.services.outbox import Outbox
 
 
@@ -24,6 +25,7 @@ class Container:
     keys: RedisKeys
     events: EventLog
     broker: Broker
+    passwords: HashPool
     outbox: Outbox = field(default_factory=Outbox)
     # Set when the process is asked to stop: open event streams end then.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

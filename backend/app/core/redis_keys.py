@@ -25,6 +25,15 @@ class RedisKeys:
     def ratelimit(self, user_id: UUID | str) -> str:
         return f"{self.prefix}ratelimit:{user_id}"
 
+    def login_failures_account(self, email_digest: str) -> str:
+        return f"{self.prefix}auth:failures:account:{email_digest}"
+
+    def login_failures_address(self, address: str) -> str:
+        return f"{self.prefix}auth:failures:address:{address}"
+
+    def signups(self, address: str) -> str:
+        return f"{self.prefix}auth:signups:{address}"
+
     @property
     def keys_index(self) -> str:
         return f"{self.prefix}keys:index"
