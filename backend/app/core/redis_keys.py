@@ -22,6 +22,9 @@ class RedisKeys:
     def session(self, digest: str) -> str:
         return f"{self.prefix}session:{digest}"
 
+    def open_streams(self, user_id: UUID | str) -> str:
+        return f"{self.prefix}streams:{user_id}"
+
     def ratelimit(self, user_id: UUID | str) -> str:
         return f"{self.prefix}ratelimit:{user_id}"
 
