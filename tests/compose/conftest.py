@@ -44,7 +44,9 @@ def copy_repository(dest: Path) -> None:
     """What a clone holds: the tracked files and new ones not ignored, as they are on disk."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     ).stdout.split(b"\0")
     for name in filter(None, listed):
         src = ROOT / name.decode()
@@ -80,14 +82,24 @@ class Compose:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def run(self, command: str, *, check: bool = True, timeout: float = 600,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, command: str, *, check: bool = True, timeout: float = 600, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         print(f"$ {command}", flush=True)
-        done = subprocess.run(["bash", "-c", command], cwd=self.dir, env=self.env, text=True,
-                              capture_output=True, timeout=timeout, input=input)
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=self.dir,
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            input=input,
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"`{command}` exited {done.returncode}:\n"
-                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise AssertionError(
+                f"`{command}` exited {done.returncode}:\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return done
 
     def write_env(self, **changes: str) -> None:
@@ -119,6 +131,7 @@ class Compose:
                 return r.json() if r.status_code == 200 else None
             except (httpx.HTTPError, ValueError):
                 return None
+
         return self.wait_for("/api/health answers healthy", check, timeout)
 
     def standin(self, path: str, body: dict | None = None) -> dict:
@@ -139,11 +152,14 @@ class Compose:
 
 
 def engine_note() -> None:
-    print("compose suite: `docker compose` is Debian's docker-compose 1.29 behind a CLI-plugin "
-          "shim; `up --wait` is emulated by polling health. Official images are local "
-          "stand-ins (tests/compose/standins): PostgreSQL 15 under postgres:16-alpine, nginx 1.22 "
-          "under nginx:1.27-alpine, RabbitMQ 3.10 under rabbitmq:3-management-alpine, and a "
-          "plain forwarding proxy, not Hysteria, under tobyxdd/hysteria:v2.", flush=True)
+    print(
+        "compose suite: `docker compose` is Debian's docker-compose 1.29 behind a CLI-plugin "
+        "shim; `up --wait` is emulated by polling health. Official images are local "
+        "stand-ins (tests/compose/standins): PostgreSQL 15 under postgres:16-alpine, nginx 1.22 "
+        "under nginx:1.27-alpine, RabbitMQ 3.10 under rabbitmq:3-management-alpine, and a "
+        "plain forwarding proxy, not Hysteria, under tobyxdd/hysteria:v2.",
+        flush=True,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -193,6 +209,6 @@ def up(compose):
 
 
 def secret_values(compose: Compose) -> list[str]:
-    return [v for k, v in compose.settings.items()
-            if re.search(r"PASSWORD|SECRET|API_KEYS", k)] + \
-        compose.settings["GEMINI_API_KEYS"].split(",")
+    return [
+        v for k, v in compose.settings.items() if re.search(r"PASSWORD|SECRET|API_KEYS", k)
+    ] + compose.settings["GEMINI_API_KEYS"].split(",")

@@ -14,12 +14,16 @@ import sys
 import time
 
 if sys.argv[1:2] == ["docker-cli-plugin-metadata"]:
-    print(json.dumps({
-        "SchemaVersion": "0.1.0",
-        "Vendor": "gemini-chat tests",
-        "Version": "1.29-shim",
-        "ShortDescription": "docker-compose 1.29 under the compose plugin's name",
-    }))
+    print(
+        json.dumps(
+            {
+                "SchemaVersion": "0.1.0",
+                "Vendor": "gemini-chat tests",
+                "Version": "1.29-shim",
+                "ShortDescription": "docker-compose 1.29 under the compose plugin's name",
+            }
+        )
+    )
     sys.exit(0)
 
 args = sys.argv[2:]  # argv[1] is the plugin's name, "compose"
@@ -27,8 +31,11 @@ up_at = next((i for i, a in enumerate(args) if a == "up"), None)
 if up_at is None or "--wait" not in args[up_at:]:
     os.execvp("docker-compose", ["docker-compose", *args])
 
-print("compose shim: `up --wait` emulated: docker-compose 1.29 `up`, then polling health",
-      file=sys.stderr, flush=True)
+print(
+    "compose shim: `up --wait` emulated: docker-compose 1.29 `up`, then polling health",
+    file=sys.stderr,
+    flush=True,
+)
 args = args[:up_at] + [a for a in args[up_at:] if a != "--wait"]
 done = subprocess.run(["docker-compose", *args])
 if done.returncode:
@@ -39,8 +46,11 @@ while True:
     ids = subprocess.run(ps, capture_output=True, text=True, check=True).stdout.split()
     states = {}
     for cid in ids:
-        info = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True,
-                                         text=True, check=True).stdout)[0]
+        info = json.loads(
+            subprocess.run(
+                ["docker", "inspect", cid], capture_output=True, text=True, check=True
+            ).stdout
+        )[0]
         state = info["State"]
         status = state.get("Health", {}).get("Status") or state["Status"]
         states[info["Name"].lstrip("/")] = status

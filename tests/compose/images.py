@@ -32,7 +32,12 @@ class StandIn:
 
 
 STANDINS = [
-    StandIn("python", "python:3.11-slim-bookworm", "Debian's Python 3.11", extra={CA_BUNDLE: "ca-certificates.crt"}),
+    StandIn(
+        "python",
+        "python:3.11-slim-bookworm",
+        "Debian's Python 3.11",
+        extra={CA_BUNDLE: "ca-certificates.crt"},
+    ),
     StandIn(
         "node",
         "node:20-alpine",
@@ -53,7 +58,9 @@ STANDINS = [
     StandIn("postgres", "postgres:16-alpine", "Debian's PostgreSQL 15 under the 16 tag"),
     StandIn("redis", "redis:7-alpine", "Debian's Redis 7.0"),
     StandIn("rabbitmq", "rabbitmq:3-management-alpine", "Debian's RabbitMQ 3.10 with management"),
-    StandIn("hysteria", "tobyxdd/hysteria:v2", "NOT Hysteria: a plain HTTP/SOCKS5 forwarding proxy"),
+    StandIn(
+        "hysteria", "tobyxdd/hysteria:v2", "NOT Hysteria: a plain HTTP/SOCKS5 forwarding proxy"
+    ),
     StandIn("alpine", "alpine:latest", "Debian minbase (sh, tar, gzip)"),
 ]
 
@@ -79,7 +86,14 @@ def content_hash(standin: StandIn) -> str:
 
 
 def ensure(standin: StandIn) -> str:
-    found = docker("image", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}"}}}}', standin.tag, check=False)
+    found = docker(
+        "image",
+        "inspect",
+        "-f",
+        f'{{{{index .Config.Labels "{LABEL}"}}}}',
+        standin.tag,
+        check=False,
+    )
     if found.returncode == 0 and found.stdout.strip() in ("", "<no value>"):
         return f"{standin.tag}: the real image is present, used as it is"
     wanted = content_hash(standin)
@@ -92,7 +106,16 @@ def ensure(standin: StandIn) -> str:
             copy(host_path, Path(context) / name)
         build_args = [f"--build-arg={k}={v}" for k, v in standin.args.items()]
         done = subprocess.run(
-            ["docker", "build", "-q", f"--label={LABEL}={wanted}", *build_args, "-t", standin.tag, context],
+            [
+                "docker",
+                "build",
+                "-q",
+                f"--label={LABEL}={wanted}",
+                *build_args,
+                "-t",
+                standin.tag,
+                context,
+            ],
             capture_output=True,
             text=True,
         )

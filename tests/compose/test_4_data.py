@@ -52,8 +52,10 @@ def test_backup_down_v_and_restore_as_the_readme_writes_them(up):
 
     # The Redis volume, archived with the stack stopped.
     up.run("docker compose stop", timeout=300)
-    up.run(f'docker run --rm -v {up.project}_redis_data:/data -v "$PWD":/backup alpine '
-           "tar czf /backup/redis.tgz -C /data .")
+    up.run(
+        f'docker run --rm -v {up.project}_redis_data:/data -v "$PWD":/backup alpine '
+        "tar czf /backup/redis.tgz -C /data ."
+    )
     up.run("docker compose start", timeout=300)
     with tarfile.open(up.dir / "redis.tgz") as archive:
         names = archive.getnames()
@@ -66,8 +68,11 @@ def test_backup_down_v_and_restore_as_the_readme_writes_them(up):
     assert chat_titles(up, email) is None
 
     up.run("docker compose stop backend gemini-client", timeout=300)
-    restore = up.run("docker compose exec -T postgres pg_restore -U chat -d chat --clean "
-                     f"--if-exists < {dump.name}", check=False)
+    restore = up.run(
+        "docker compose exec -T postgres pg_restore -U chat -d chat --clean "
+        f"--if-exists < {dump.name}",
+        check=False,
+    )
     assert restore.returncode == 0, restore.stderr
     up.run("docker compose start backend gemini-client", timeout=300)
     up.healthy(timeout=180)

@@ -24,18 +24,25 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 def sh(command: str, cwd: Path, env: dict[str, str], timeout: float = 900):
     print(f"$ {command}", flush=True)
-    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=timeout)
-    assert done.returncode == 0, f"`{command}` exited {done.returncode}:\n" \
-        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout
+    )
+    assert done.returncode == 0, (
+        f"`{command}` exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
 def start(command: str, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     print(f"$ {command} &", flush=True)
-    return subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=cwd, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -73,22 +80,30 @@ def own_names():
         "REQUEST_QUEUE": f"gemini.requests.native.{tag}",
         "RESPONSE_QUEUE": f"gemini.responses.native.{tag}",
     }
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", f"chat_native_{tag}"],
-                   check=True)
+    subprocess.run(
+        ["createdb", "-h", "127.0.0.1", "-U", "postgres", f"chat_native_{tag}"], check=True
+    )
     yield names
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force",
-                    f"chat_native_{tag}"], check=False)
+    subprocess.run(
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", f"chat_native_{tag}"],
+        check=False,
+    )
     if shutil.which("rabbitmqctl"):
-        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"],
-                                capture_output=True, text=True).stdout.split()
+        listed = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True
+        ).stdout.split()
         for queue in (q for q in listed if f".native.{tag}" in q):
-            subprocess.run(["rabbitmqctl", "-q", "delete_queue", queue], check=False,
-                           capture_output=True)
+            subprocess.run(
+                ["rabbitmqctl", "-q", "delete_queue", queue], check=False, capture_output=True
+            )
 
 
 def shell_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VIRTUAL_ENV", "UV_", "PYTHONHOME"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VIRTUAL_ENV", "UV_", "PYTHONHOME"))
+    }
     env["PATH"] = ":".join(p for p in env["PATH"].split(":") if "/.venv/" not in p)
     return {**env, **(extra or {})}
 
@@ -101,16 +116,19 @@ def test_backend_with_pip_venv_alembic_uvicorn_and_pytest(clone, own_names, tmp_
     sh(venv + 'pip install -e ".[dev]"', backend, env)
     sh(venv + "alembic upgrade head", backend, env)
     port = free_port()
-    server = start(f". venv/bin/activate && uvicorn app.main:app --reload --port {port}",
-                   backend, env, tmp_path / "uvicorn.log")
+    server = start(
+        f". venv/bin/activate && uvicorn app.main:app --reload --port {port}",
+        backend,
+        env,
+        tmp_path / "uvicorn.log",
+    )
     try:
         health = wait_until("uvicorn --reload answers /api/health", lambda: _health(port))
         assert health["status"] == "healthy", health
     finally:
         stop(server)
     sh(venv + "pytest tests/test_meta.py", backend, env)
-    cov = sh(venv + "pytest --cov=app tests/ -k test_health_reports_each_dependency", backend,
-             env)
+    cov = sh(venv + "pytest --cov=app tests/ -k test_health_reports_each_dependency", backend, env)
     assert "TOTAL" in cov.stdout and "app/main.py" in cov.stdout, cov.stdout[-2000:]
 
 
@@ -123,8 +141,9 @@ def _health(port: int):
 
 def test_worker_with_pip_install_and_python_m_src_main(clone, own_names, tmp_path):
     worker = clone / "gemini-client"
-    env = shell_env({**own_names, "GEMINI_API_KEYS": "offline-key",
-                     "GEMINI_BASE_URL": "http://127.0.0.1:9"})
+    env = shell_env(
+        {**own_names, "GEMINI_API_KEYS": "offline-key", "GEMINI_BASE_URL": "http://127.0.0.1:9"}
+    )
     sh("python3 -m venv venv", worker, env)
     sh(". venv/bin/activate && pip install -e .", worker, env)
     log = tmp_path / "worker.log"
@@ -157,4 +176,3 @@ def _page(port: int):
         return r.text if r.status_code == 200 else None
     except httpx.HTTPError:
         return None
-

@@ -37,6 +37,10 @@ async def splice(client_r, client_w, host: str, port: int, first: bytes, kind: s
 async def http_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:  # connected and closed: the healthcheck
+        writer.close()
+        return
+    try:
         method, target, version = head.split(b"\r\n", 1)[0].decode().split(" ")
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
@@ -48,8 +52,9 @@ async def http_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
         authority, _, path = rest.partition("/")
         host, _, port = authority.partition(":")
         request_line = f"{method} /{path} {version}\r\n".encode()
-        await splice(reader, writer, host, int(port or 80),
-                     request_line + head.split(b"\r\n", 1)[1], "http")
+        await splice(
+            reader, writer, host, int(port or 80), request_line + head.split(b"\r\n", 1)[1], "http"
+        )
     except (ConnectionError, asyncio.IncompleteReadError, ValueError, OSError) as exc:
         print(f"proxy error: {exc!r}", flush=True)
         writer.close()
@@ -75,9 +80,7 @@ async def socks5_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         writer.close()
 
 
-async def main(config_path: str) -> None:
-    with open(config_path) as f:
-        config = yaml.safe_load(f)
+async def main(config: dict) -> None:
     servers = []
     for section, handler in (("http", http_proxy), ("socks5", socks5_proxy)):
         if section in config:
@@ -90,4 +93,5 @@ async def main(config_path: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "client" or sys.argv[2] != "-c":
         sys.exit("usage: hysteria client -c <config.yaml> (the stand-in knows only this)")
-    asyncio.run(main(sys.argv[3]))
+    with open(sys.argv[3]) as f:
+        asyncio.run(main(yaml.safe_load(f)))
