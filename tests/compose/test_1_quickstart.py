@@ -195,3 +195,21 @@ def test_the_management_ui_is_published_on_loopback_only(up):
     assert r.status_code == 200 and json.loads(r.text)["rabbitmq_version"]
     port = up.run("docker compose port rabbitmq 15672").stdout.strip()
     assert port.startswith("127.0.0.1:")
+
+
+DEAD_LETTER_POLICY = (
+    "docker compose exec rabbitmq rabbitmqctl set_policy dead-letters '\\.dead$' "
+    '\'{"max-length":100000,"overflow":"drop-head"}\' --apply-to queues'
+)
+
+
+def test_the_readme_s_policy_bounds_the_dead_letter_queues(up):
+    up.run(DEAD_LETTER_POLICY.replace("exec rabbitmq", "exec -T rabbitmq"))
+    out = up.run("docker compose exec -T rabbitmq rabbitmqctl list_queues name policy").stdout
+    policies = dict(line.split()[:2] for line in out.splitlines() if line.startswith("gemini."))
+    assert policies["gemini.requests.dead"] == "dead-letters", out
+    assert policies["gemini.responses.dead"] == "dead-letters", out
+    assert policies["gemini.requests"] != "dead-letters"
+    readme = (up.dir / "README.md").read_text()
+    assert DEAD_LETTER_POLICY in readme
+    up.run("docker compose exec -T rabbitmq rabbitmqctl purge_queue gemini.requests.dead")
