@@ -11,4 +11,4 @@ test-compose: install-system install-worker
 	@tests/compose/engine.sh
 	@tests/compose/base.sh
 	@python3 tests/compose/images.py
-	cd tests && .venv/bin/pytest -p no:cacheprovider --timeout=1200 -v compose
+	cd tests && .venv/bin/pytest -p no:cacheprovider --timeout=1200 -v --durations=12 compose
