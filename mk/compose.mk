@@ -7,7 +7,9 @@
 test: TEST_TARGETS += test-compose
 
 .PHONY: test-compose
-test-compose: install-system install-worker
+test-compose: install-system install-worker install-backend
+	$(RUFF_DEPLOY) check $(RUFF_DEPLOY_OPTS) --select E,F,W,I,B,UP,RUF,SIM tests/compose
+	$(RUFF_DEPLOY) format --check $(RUFF_DEPLOY_OPTS) tests/compose
 	@tests/compose/engine.sh
 	@tests/compose/base.sh
 	@python3 tests/compose/images.py

@@ -56,17 +56,18 @@ def test_register_chat_and_a_reply_streamed_through_nginx_and_the_proxy(up):
             await user.register_and_login()
             chat = await user.create_chat("First")
             deltas: list[tuple[float, str]] = []
-            async with httpx.AsyncClient(base_url=up.url, timeout=30) as sse:
-                async with sse.stream(
-                    "GET", f"/api/chats/{chat['id']}/events", headers=user.auth
-                ) as stream:
-                    assert stream.status_code == 200
-                    accepted = await user.send(chat["id"], "Hello through compose!")
-                    async for frame in parse_frames(stream.aiter_lines()):
-                        if frame.event == "message.delta":
-                            deltas.append((time.monotonic(), frame.data["text"]))
-                        if frame.event == "message.completed":
-                            break
+            events = f"/api/chats/{chat['id']}/events"
+            async with (
+                httpx.AsyncClient(base_url=up.url, timeout=30) as sse,
+                sse.stream("GET", events, headers=user.auth) as stream,
+            ):
+                assert stream.status_code == 200
+                accepted = await user.send(chat["id"], "Hello through compose!")
+                async for frame in parse_frames(stream.aiter_lines()):
+                    if frame.event == "message.delta":
+                        deltas.append((time.monotonic(), frame.data["text"]))
+                    if frame.event == "message.completed":
+                        break
             final = await user.wait_final(accepted, 30)
             return final, deltas
 
