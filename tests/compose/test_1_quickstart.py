@@ -207,7 +207,8 @@ DEAD_LETTER_POLICY = (
 def test_the_readme_s_policy_bounds_the_dead_letter_queues(up):
     up.run(DEAD_LETTER_POLICY.replace("exec rabbitmq", "exec -T rabbitmq"))
     out = up.run("docker compose exec -T rabbitmq rabbitmqctl list_queues name policy").stdout
-    policies = dict(line.split()[:2] for line in out.splitlines() if line.startswith("gemini."))
+    rows = [line.split("\t") for line in out.splitlines() if line.startswith("gemini.")]
+    policies = {row[0]: row[1].strip() if len(row) > 1 else "" for row in rows}
     assert policies["gemini.requests.dead"] == "dead-letters", out
     assert policies["gemini.responses.dead"] == "dead-letters", out
     assert policies["gemini.requests"] != "dead-letters"
