@@ -27,6 +27,7 @@ from app.db.session import make_engine, make_sessionmaker
 from app.services.broker import Broker
 from app.services.errors import RateLimited, ServiceError, Unauthorized
 from app.services.events import EventLog
+from app.services.keyregistry import restore_forever
 from app.services.outbox import relay_forever
 from app.services.responses import ResponseConsumer
 
@@ -74,6 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(c.broker.run(ResponseConsumer(c)), name="broker"),
         asyncio.create_task(relay_forever(c), name="outbox-relay"),
+        asyncio.create_task(restore_forever(c), name="key-registry"),
     ]
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection scans only what requests made (50 ms pauses under load otherwise).

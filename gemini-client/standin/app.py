@@ -214,6 +214,22 @@ def build_app(dials: Dials) -> Starlette:
         delays = [first_ms] + [standin.dials.chunk_ms] * (len(frames) - 1)
         return _stream_response([wire.sse(f) for f in frames], delays, standin)
 
+    async def model_info(request: Request) -> Response:
+        # A models `get`: checks the key like a generation call but costs no quota.
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if not key:
+            return _error(wire.permission_denied())
+        state = standin.dials.key_state(key)
+        if state == "invalid":
+            return _error(wire.api_key_invalid())
+        if state == "denied":
+            return _error(wire.permission_denied(key))
+        model = request.path_params["model"]
+        if not standin.dials.knows_model(model):
+            return _error(wire.model_not_found(model, "get"))
+        return JSONResponse({"name": f"models/{model}", "displayName": model,
+                             "supportedGenerationMethods": list(_METHODS)})
+
     async def config(request: Request) -> Response:
         if request.method == "POST":
             try:
@@ -244,6 +260,7 @@ def build_app(dials: Dials) -> Starlette:
 
     return Starlette(routes=[
         Route("/{version}/models/{target:path}", generate, methods=["POST"]),
+        Route("/{version}/models/{model}", model_info, methods=["GET"]),
         Route("/_standin/config", config, methods=["GET", "POST"]),
         Route("/_standin/stats", stats),
         Route("/_standin/requests", recent),

@@ -48,12 +48,22 @@ class Settings(BaseSettings):
     # The worker's retry budget, read here only so the UI can say "attempt 2 of 4".
     QUEUE_MAX_RETRIES: int = Field(4, ge=0)
 
+    # Encrypts the admin-added Gemini keys at rest (Fernet key derived from it, CONTRACTS.md).
+    SECRET_KEY: str = Field(min_length=16)
+
     GEMINI_MODEL: str = "gemini-2.5-flash"
     GEMINI_MODELS: Annotated[list[str], NoDecode] = [
         "gemini-2.5-flash",
         "gemini-2.5-pro",
         "gemini-2.5-flash-lite",
     ]
+
+    # Where a key added in the admin page is probed once (a models `get`, no generation quota),
+    # through HTTP_PROXY when set, as the worker calls Google.
+    GEMINI_BASE_URL: str = "https://generativelanguage.googleapis.com"
+    HTTP_PROXY: str | None = None
+    # A send is refused (429, Retry-After) when the key pool cannot start it within this long.
+    MAX_QUEUE_WAIT_SECONDS: float = Field(120.0, gt=0)
 
     ALLOW_REGISTRATION: bool = True
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
@@ -102,6 +112,22 @@ class Settings(BaseSettings):
     def _amqp_url(cls, value: str) -> str:
         if not value.startswith(("amqp://", "amqps://")):
             raise ValueError("must be an amqp:// URL")
+        return value
+
+    @field_validator("GEMINI_BASE_URL")
+    @classmethod
+    def _gemini_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("HTTP_PROXY")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://", "socks5://", "socks5h://")):
+            raise ValueError("must be an http:// or socks5:// URL")
         return value
 
     @field_validator("LOG_LEVEL")

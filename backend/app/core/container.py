@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.redis_keys import RedisKeys
+from app.services.admission import Admission
 from app.services.broker import Broker
 from app.services.events import EventLog
 from app.services.outbox import Outbox
@@ -25,5 +26,6 @@ class Container:
     events: EventLog
     broker: Broker
     outbox: Outbox = field(default_factory=Outbox)
+    admission: Admission = field(default_factory=Admission)
     # Set when the process is asked to stop: open event streams end then.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
