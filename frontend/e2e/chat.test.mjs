@@ -309,6 +309,8 @@ describe('one person, start to finish', () => {
     assert.equal(await page.locator('[data-test=message-assistant]').count(), count)
 
     await page.reload()
+    // The dialog takes the chat's settings when it opens: wait for the chat to have loaded.
+    await waitUntil(async () => (await page.locator('.model-pill').innerText()) === 'gemini-2.5-pro', 'the chat to load')
     await page.click('[data-test=open-settings]')
     assert.equal(await page.locator('[data-test=model]').inputValue(), 'gemini-2.5-pro')
     assert.equal(await page.locator('[data-test=system-prompt]').inputValue(), 'Answer like a pirate.')
@@ -392,7 +394,10 @@ describe('one person, start to finish', () => {
         await p.locator('[data-test=key-row]').first().waitFor()
         await p.locator('[data-test=usage-chart] canvas').waitFor()
         await shot('admin')
-        await p.screenshot({ path: `${SHOTS}/${device}-${colorScheme}-admin-full.png`, fullPage: true })
+        // The page scrolls inside its own pane: a tall window shows all of it.
+        await p.setViewportSize({ width: viewport.width, height: 2000 })
+        await p.waitForTimeout(300) // the chart resizes to the new pane
+        await shot('admin-full')
         await shotContext.close()
         const guest = await browser.newContext({ viewport, colorScheme })
         const g = watch(await guest.newPage())
