@@ -194,6 +194,7 @@ def test_a_key_google_rejects_is_refused_with_its_reason_and_never_echoed(
     assert DENIED_KEY not in stack.server.log_path.read_text()
     # Not even one key, or not a key at all: a clear 422, not a 500.
     assert stack.admin.post("/admin/keys", json={"key": "two keys"}).status_code == 422
+    assert stack.admin.post("/admin/keys", json={"key": "ключ-0123456789"}).status_code == 422
     assert stack.admin.post("/admin/keys", json={}).status_code == 422
 
 

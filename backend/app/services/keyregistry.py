@@ -43,8 +43,9 @@ async def _exists(c: Container, kid: str) -> tuple[bool, bool]:
 
 async def add(c: Container, key: str, label: str | None) -> str:
     key = key.strip()
-    if not key or any(ch.isspace() for ch in key):
-        raise Invalid("key: must be one Gemini API key, without spaces")
+    # It travels in an HTTP header: printable ASCII only (Google's keys are letters, digits, - _).
+    if not key or not key.isascii() or not key.isprintable() or " " in key:
+        raise Invalid("key: must be one Gemini API key: letters, digits and - _, without spaces")
     kid = key_id(key)
     known, _ = await _exists(c, kid)
     if known:
