@@ -117,8 +117,8 @@ def test_a_login_flood_leaves_the_database_to_other_requests(
         run.env(
             DB_POOL_SIZE=2,
             DB_MAX_OVERFLOW=0,
-            DB_POOL_TIMEOUT_SECONDS=2,
-            ARGON2_CONCURRENCY=2,
+            DB_POOL_TIMEOUT_SECONDS=5,
+            ARGON2_CONCURRENCY=1,
             ARGON2_QUEUE=8,
         ),
         logs,

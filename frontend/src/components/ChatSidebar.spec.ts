@@ -22,6 +22,7 @@ async function mountSidebar(items: Chat[], state: Record<string, unknown> = {}) 
       { path: '/', name: 'new', component: { template: '<div />' } },
       { path: '/c/:chatId', name: 'chat', component: { template: '<div />' } },
       { path: '/admin', name: 'admin', component: { template: '<div />' } },
+      { path: '/account', name: 'account', component: { template: '<div />' } },
       { path: '/signin', name: 'signin', component: { template: '<div />' } },
     ],
   })
