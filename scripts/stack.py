@@ -55,6 +55,9 @@ RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 # Keys the stand-in accepts; they are not secrets and never reach Google.
 STANDIN_KEYS = "standin-key-0001,standin-key-0002,standin-key-0003"
 
+# Given to the processes, never printed nor written to .stack/NAME.json.
+SECRET_SETTINGS = ("GEMINI_API_KEYS", "SECRET_KEY", "DB_PASSWORD", "RABBITMQ_PASSWORD")
+
 # Caller settings reported in `.env` (all of the caller's environment reaches the services anyway).
 SETTING_PREFIXES = (
     "GEMINI_",
@@ -550,6 +553,9 @@ class Stack:
             frontend=state.get("frontend", "built"),
         )
         stack.ports, stack.env, stack.logs = state["ports"], state["env"], state["logs"]
+        if "standin" in stack.components and "GEMINI_API_KEYS" not in os.environ:
+            # Left out of the state file; the stand-in's keys are the only ones it can be.
+            stack.env["GEMINI_API_KEYS"] = STANDIN_KEYS
         stack.database = state.get("database", "")
         stack.procs = {c: [Proc(c, pid) for pid in pids] for c, pids in state["pids"].items()}
         return stack
@@ -878,7 +884,7 @@ class Stack:
         state = {
             "url": self.url,
             "ports": self.ports,
-            "env": self.env,
+            "env": {k: v for k, v in self.env.items() if k not in SECRET_SETTINGS},
             "pids": {c: [p.pid for p in procs] for c, procs in self.procs.items()},
             "logs": self.logs,
             "database": self.database,

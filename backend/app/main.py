@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -29,35 +29,41 @@ from app.db.session import make_engine, make_sessionmaker
 from app.services import accounts
 from app.services.broker import Broker
 from app.services.errors import RateLimited, ServiceError, Unauthorized
+from app.services.event_hub import EventHub
 from app.services.events import EventLog
 from app.services.hashing import HashPool
+from app.services.open_streams import OpenStreams
 from app.services.outbox import relay_forever
 from app.services.responses import ResponseConsumer
 
 log = logging.getLogger("app")
 
 REDIS_TIMEOUT_SECONDS = 2.0
+REDIS_POOL_SIZE = 50
+# The shared event reader's XREAD BLOCK: it is cut short whenever a chat joins, so this only
+# bounds how long a dead connection goes unnoticed.
+EVENTS_BLOCK_MS = 5_000
 BUSY_RETRY_SECONDS = 1
 DATABASE_DOWN_RETRY_SECONDS = 5
 
 
 def _container(settings: Settings) -> Container:
     engine = make_engine(settings)
-    redis = Redis.from_url(
+    # Commands are short (no blocking reads share this pool), so a burst waits its turn for a
+    # connection rather than failing as redis-py's default pool does past 100.
+    pool = BlockingConnectionPool.from_url(
         settings.REDIS_URL,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_TIMEOUT_SECONDS,
         decode_responses=True,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         health_check_interval=30,
     )
-    blocking = Redis.from_url(
-        settings.REDIS_URL,
-        decode_responses=True,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=events.FOLLOW_BLOCK_MS / 1000 + 5,
-        health_check_interval=30,
-    )
+    redis = Redis(connection_pool=pool)
     keys = RedisKeys(settings.REDIS_KEY_PREFIX)
+    stopping = asyncio.Event()
+    hub = EventHub(settings.REDIS_URL, redis, keys, EVENTS_BLOCK_MS, stopping)
     return Container(
         settings=settings,
         engine=engine,
@@ -65,9 +71,18 @@ def _container(settings: Settings) -> Container:
         sessionmaker=make_sessionmaker(engine),
         redis=redis,
         keys=keys,
-        events=EventLog(redis, blocking, keys),
+        events=EventLog(redis, keys),
+        hub=hub,
+        open_streams=OpenStreams(
+            redis,
+            keys,
+            settings.USER_MAX_OPEN_STREAMS,
+            settings.STREAM_SESSION_CHECK_SECONDS,
+            hub,
+        ),
         broker=Broker(settings),
         passwords=HashPool(settings.ARGON2_CONCURRENCY, settings.ARGON2_QUEUE),
+        stopping=stopping,
     )
 
 
@@ -76,10 +91,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     c = _container(app.state.settings)
     app.state.container = c
     on_stop_signal(c.stopping)
+    c.hub.start()
     tasks = [
         asyncio.create_task(c.broker.run(ResponseConsumer(c)), name="broker"),
         asyncio.create_task(relay_forever(c), name="outbox-relay"),
         asyncio.create_task(accounts.remove_expired_forever(c), name="session-cleanup"),
+        asyncio.create_task(c.open_streams.check_forever(c.autocommit), name="stream-check"),
     ]
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection scans only what requests made (50 ms pauses under load otherwise).
@@ -96,6 +113,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await c.broker.close()
+        await c.hub.close()
         await c.events.close()
         await c.engine.dispose()
         c.passwords.close()

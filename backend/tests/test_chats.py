@@ -104,9 +104,10 @@ def test_get_patch_and_delete(alice: Api, run: RunNames, worker: WorkerRole) -> 
         assert alice.patch(f"/chats/{chat['id']}", json=body).status_code == 422
 
     reply = alice.send(chat["id"], "hello")["assistant_message"]
+    request, _ = worker.take_request(reply["id"])
     assert alice.delete(f"/chats/{chat['id']}").status_code == 204
     # The reply in progress is called off: the worker need not spend a key on it.
-    assert worker.redis.get(f"{run.prefix}cancel:{reply['id']}") == "1"
+    assert worker.redis.get(f"{run.prefix}cancel:{request['request_id']}") == "1"
     assert alice.get(f"/chats/{chat['id']}").status_code == 404
     assert alice.get(f"/chats/{chat['id']}/messages").status_code == 404
     assert alice.delete(f"/chats/{chat['id']}").status_code == 404

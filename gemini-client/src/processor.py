@@ -13,6 +13,7 @@ from .delta_writer import DeltaWriter
 from .events import ChatEvents
 from .queue.messages import GeminiRequest, Usage
 from .rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool
+from .storable import storable
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Processor:
         # Each quota or key failure cools or disables a key, so this ends; the bound is a guard.
         for _ in range(2 * len(self._pool.keys) + 2):
             # A reply cancelled before its first call is settled without a key or an event.
-            unless = None if announced else self._events.cancel_flag(request.message_id)
+            unless = None if announced else self._events.cancel_flag(request.request_id)
             try:
                 lease = await self._pool.acquire(self._settings.keys_max_wait_seconds, unless)
             except FlagSet:
@@ -73,11 +74,15 @@ class Processor:
                 await self._events.reset(request.chat_id, request.message_id)
                 needs_reset = False
             state, parts = StreamState(), []
-            deltas = DeltaWriter(self._events, request.chat_id, request.message_id)
+            deltas = DeltaWriter(
+                self._events, request.chat_id, request.message_id, request.request_id
+            )
             try:
                 # aclosing: leaving early (cancel, Redis error) closes the upstream call now.
                 async with aclosing(self._api.stream(kid, request, state)) as chunks:
-                    async for text in chunks:
+                    async for raw in chunks:
+                        if not (text := storable(raw)):
+                            continue
                         parts.append(text)
                         if await deltas.add(text):
                             break

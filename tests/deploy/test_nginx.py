@@ -25,6 +25,7 @@ from support import ROOT, resolved_compose
 sys.path.insert(0, str(ROOT / "scripts"))
 from stack import NGINX_TEMPLATE, free_port, port_open, write_nginx_config
 
+EVENTS_PER_ADDRESS = 200  # limit_conn of the events location
 FRONTEND_STATIC_CONF = ROOT / "frontend" / "docker" / "nginx.conf"
 # The http {} block of the official nginx image's /etc/nginx/nginx.conf, which includes conf.d.
 IMAGE_MAIN_CONF = """
@@ -162,6 +163,7 @@ class Upstream(ThreadingHTTPServer):
     def __init__(self):
         self.seen: list[dict] = []
         self.first_read = threading.Event()
+        self.release_held = threading.Event()  # ends the streams of chat "held"
         super().__init__(("127.0.0.1", 0), UpstreamHandler)
 
     @property
@@ -177,6 +179,16 @@ class UpstreamHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.seen.append({"path": self.path, "headers": dict(self.headers)})
+        if self.path.endswith("/held/events"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b": open\n\n")
+            self.wfile.flush()
+            self.server.release_held.wait(30)
+            self.close_connection = True
+            return
         if self.path.endswith("/events"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -260,6 +272,24 @@ class Site(unittest.TestCase):
         self.assertNotEqual(response.getheader("Content-Encoding"), "gzip")
         rest = response.read()
         self.assertIn(b'"two"', rest)
+
+    def test_open_event_streams_per_address_are_capped(self):
+        """limit_conn: past EVENTS_PER_ADDRESS open streams from one address, 429; other
+        routes from that address still answer."""
+        held = []
+        self.addCleanup(self.backend.release_held.set)
+        for _ in range(EVENTS_PER_ADDRESS):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            self.addCleanup(conn.close)
+            conn.request("GET", "/api/chats/held/events")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            response.read1(64)
+            held.append(response)
+        status, _, _ = _get(self.port, "/api/chats/held/events")
+        self.assertEqual(status, 429)
+        status, _, _ = _get(self.port, "/api/chats?limit=5")
+        self.assertEqual(status, 200)
 
     def test_api_goes_to_the_backend_with_forwarding_headers(self):
         status, _headers, _ = _get(self.port, "/api/chats?limit=5")

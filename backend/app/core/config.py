@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     HISTORY_MAX_CHARS: int = Field(60000, ge=1)
     SESSION_TTL_HOURS: float = Field(720, gt=0)
     SESSION_CLEANUP_INTERVAL_SECONDS: float = Field(3600, gt=0)
+    # Open event streams (one per open chat tab) per account, over every backend process.
+    USER_MAX_OPEN_STREAMS: int = Field(20, ge=1)
+    # How often an open event stream's login session is checked again (a logged-out one ends).
+    STREAM_SESSION_CHECK_SECONDS: float = Field(30.0, gt=0)
     COOKIE_SECURE: bool = False
     # Not used by the backend yet; read so .env.example's placeholder is refused here too.
     SECRET_KEY: str | None = None

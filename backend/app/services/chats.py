@@ -122,20 +122,20 @@ async def remove(db: AsyncSession, c: Container, user_id: UUID, chat_id: UUID) -
     await get_owned(db, user_id, chat_id, lock=True)
     open_replies = (
         await db.execute(
-            select(Message.id).where(
+            select(Message.request_id).where(
                 Message.chat_id == chat_id,
                 Message.role == "assistant",
                 Message.status.in_(OPEN_STATUSES),
             )
         )
     ).scalars()
-    open_ids = list(open_replies)
+    open_requests = list(open_replies)
     await db.execute(delete(Chat).where(Chat.id == chat_id))
     await db.commit()
     await c.events.delete(chat_id)
     # Nobody will read those replies: let the worker stop instead of spending a key on them.
-    for message_id in open_ids:
+    for request_id in open_requests:
         try:
-            await c.redis.set(c.keys.cancel(message_id), "1", ex=CANCEL_FLAG_SECONDS)
+            await c.redis.set(c.keys.cancel(request_id), "1", ex=CANCEL_FLAG_SECONDS)
         except RedisError as error:
-            log.warning("cancel flag for %s not set: %s", message_id, error)
+            log.warning("cancel flag for request %s not set: %s", request_id, error)
