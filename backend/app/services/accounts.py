@@ -82,7 +82,9 @@ class _Failures:
         await ratelimit.record(self.c, self.address, self.window)
 
 
-async def _password_matches(c: Container, user_id: UUID | None, email: str, password: str):
+async def _password_matches(
+    c: Container, user_id: UUID | None, email: str, password: str
+) -> User | None:
     """The user when `password` is theirs. No database connection is held while argon2 runs."""
     async with c.sessionmaker() as db:
         match = (User.id == user_id) if user_id else (User.email == email)
