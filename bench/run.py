@@ -2,7 +2,7 @@
 """`make bench`: how fast the pipeline is, against stacks it starts natively (scripts/stack.py),
 loopback only, with the offline stand-in at fixed latencies. Prints figures; not a pass/fail test.
 
-    tests/.venv/bin/python bench/run.py [all | overhead throughput quota baseline] [--quick]
+    tests/.venv/bin/python bench/run.py [all | overhead throughput quota baseline streams] [--quick]
         [--profile] [--out bench/results/latest.json]
 
 overhead    POST /messages -> first delta / message.completed, minus the stand-in's own first-chunk
@@ -12,6 +12,8 @@ throughput  completed replies per second for 60 s with a zero-latency stand-in a
 quota       3 keys x 30/min, 3 workers, twice the quota offered for 2 minutes: upstream calls as a
             share of the quota, and upstream 429s
 baseline    the same stand-in called straight from one asyncio loop with the google-genai SDK
+streams     2,000 open idle event streams on one backend process: the memory each costs, and
+            live replies (20 chats) timed without and then with the idle streams open
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
@@ -454,6 +458,97 @@ async def bench_sustained(stack, quick: bool, do_profile: bool, out_dir: Path) -
     return {"throughput": throughput, "memory": memory, "profile": profiles}
 
 
+IDLE_STREAMS = 2000
+IDLE_USERS = 10
+
+
+async def bench_streams(stack, quick: bool) -> dict:
+    """Idle streams straight to the one backend process (nginx caps streams per address), each
+    read like a browser tab; live replies go through nginx as usual."""
+    backend = f"http://127.0.0.1:{stack.ports['backend']}"
+    pid = pids_of(stack, "backend")[0]
+    rounds = 3 if quick else 10
+    live_chats = 20
+
+    async def live() -> dict:
+        async with Chats(stack.url, live_chats, users=5) as chats:
+            await chats.closed_loop(rounds=2)
+            return latency_figures(await chats.closed_loop(rounds=rounds, spread=NOMINAL_TOTAL))
+
+    result: dict = {"idle_streams": IDLE_STREAMS, "live_chats": live_chats}
+    async with Chats(stack.url, 1, users=1) as warm:
+        await warm.closed_loop(until=time.monotonic() + SETTLE_SECONDS)
+    result["live_without_idle"] = await live()
+    print(f"  live replies, no idle streams: {fmt_latency(result['live_without_idle'])}")
+
+    users = []
+    for _ in range(IDLE_USERS):
+        c = ChatClient(backend, timeout=30)
+        await c.register_and_login()
+        users.append(c)
+    chats = [await c.create_chat("idle") for c in users]
+    rss_before = tree_rss_mib(pid)
+    http = httpx.AsyncClient(
+        base_url=backend + "/api",
+        timeout=httpx.Timeout(30, read=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+    )
+    statuses: Counter = Counter()
+    frames: Counter = Counter()
+    stop = asyncio.Event()
+
+    async def idle(i: int) -> None:
+        c, chat = users[i % IDLE_USERS], chats[i % IDLE_USERS]
+        try:
+            async with http.stream("GET", f"/chats/{chat['id']}/events", headers=c.auth) as r:
+                statuses[r.status_code] += 1
+                if r.status_code != 200:
+                    return
+                async for line in r.aiter_lines():
+                    if line.startswith(":"):
+                        frames["heartbeat"] += 1
+                    if stop.is_set():
+                        return
+        except httpx.HTTPError as error:
+            statuses[type(error).__name__] += 1
+
+    t0 = time.monotonic()
+    tasks = []
+    for i in range(IDLE_STREAMS):
+        tasks.append(asyncio.create_task(idle(i)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.2)  # tabs open over a few seconds, not in one millisecond
+    deadline = time.monotonic() + 120
+    while sum(statuses.values()) < IDLE_STREAMS and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    result["open_seconds"] = round(time.monotonic() - t0, 1)
+    result["answers"] = dict(statuses)
+    await asyncio.sleep(5)
+    rss_after = tree_rss_mib(pid)
+    result["backend_rss_mib"] = {"before": round(rss_before, 1), "with_idle": round(rss_after, 1)}
+    result["kib_per_stream"] = round(1024 * (rss_after - rss_before) / IDLE_STREAMS, 1)
+    print(
+        f"  {statuses[200]}/{IDLE_STREAMS} idle streams open in {result['open_seconds']} s "
+        f"({dict(statuses)}); backend RSS {rss_before:.0f} -> {rss_after:.0f} MiB, "
+        f"{result['kib_per_stream']} KiB per stream",
+        flush=True,
+    )
+    result["live_with_idle"] = await live()
+    print(f"  live replies, {IDLE_STREAMS} idle streams: {fmt_latency(result['live_with_idle'])}")
+    await asyncio.sleep(16)  # every idle stream has had its heartbeat by now
+    result["heartbeats_seen"] = frames["heartbeat"]
+    result["still_open"] = sum(1 for t in tasks if not t.done())
+    print(f"  {result['still_open']} still open, {frames['heartbeat']} heartbeats", flush=True)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await http.aclose()
+    for c in users:
+        await c.aclose()
+    return result
+
+
 async def bench_quota(url: str, stack, quick: bool) -> dict:
     """Open-loop: twice the key quota offered at an even rate, a fresh chat per message."""
     keys, per_minute = 3, 30
@@ -516,7 +611,6 @@ async def bench_quota(url: str, stack, quick: bool) -> dict:
 async def bench_baseline(base: str, quick: bool) -> dict:
     """The stand-in straight from one asyncio loop through google-genai, configured as the worker
     configures it (v1beta, one pooled httpx client, no SDK retries)."""
-    import httpx
     from google import genai
     from google.genai import types
 
@@ -628,7 +722,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench/results/latest.json"))
     args = parser.parse_args()
     parts = (
-        {"overhead", "throughput", "quota", "baseline"} if "all" in args.parts else set(args.parts)
+        {"overhead", "throughput", "quota", "baseline", "streams"}
+        if "all" in args.parts
+        else set(args.parts)
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -664,6 +760,12 @@ def main() -> int:
         with running_stack("benchquota", workers=3, env=env) as stack:
             wait_healthy(stack.url)
             report["quota"] = asyncio.run(bench_quota(stack.url, stack, args.quick))
+    if "streams" in parts:
+        print(f"streams stack: one backend process, {IDLE_STREAMS} idle streams", flush=True)
+        env = {**BASE_ENV, "WEB_CONCURRENCY": "1", "USER_MAX_OPEN_STREAMS": str(IDLE_STREAMS)}
+        with running_stack("benchstreams", workers=args.workers, env=env) as stack:
+            wait_healthy(stack.url)
+            report["streams"] = asyncio.run(bench_streams(stack, args.quick))
     if "baseline" in parts:
         print("baseline: the stand-in alone, called through google-genai", flush=True)
         with running_stack("benchdirect", components=("standin",), env=BASE_ENV) as stack:

@@ -1,3 +1,7 @@
+import base64
+import json
+import uuid
+
 import psycopg
 
 from tests.support import Api, RunNames, WorkerRole
@@ -62,10 +66,29 @@ def test_list_pages_by_latest_activity(alice: Api, worker: WorkerRole) -> None:
     assert alice.get("/chats").json()["next"] is None
 
 
+def _cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
 def test_list_rejects_bad_paging(alice: Api) -> None:
     for params in [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"before": "garbage!"}]:
         answer = alice.get("/chats", params=params)
         assert answer.status_code == 422, (params, answer.text)
+    crafted = [
+        ["2024-01-01T00:00:00+00:00", 1],  # a number where the chat id belongs
+        [1, str(uuid.uuid4())],
+        ["2024-01-01T00:00:00+00:00", ["nested"]],
+        ["2024-01-01T00:00:00+00:00", str(uuid.uuid4()), "extra"],
+        {"a": 1, "b": 2},
+        "just a string",
+        None,
+        ["0001-01-01T00:00:00+14:00", str(uuid.uuid4())],  # out of range once in UTC
+        ["2024-01-01T00:00:00", str(uuid.uuid4())],  # no time zone
+    ]
+    for value in crafted:
+        answer = alice.get("/chats", params={"before": _cursor(value)})
+        assert answer.status_code == 422, (value, answer.text)
+        assert "cursor" in answer.json()["detail"]
 
 
 def test_get_patch_and_delete(alice: Api, run: RunNames, worker: WorkerRole) -> None:

@@ -22,8 +22,20 @@ class RedisKeys:
     def session(self, digest: str) -> str:
         return f"{self.prefix}session:{digest}"
 
+    def open_streams(self, user_id: UUID | str) -> str:
+        return f"{self.prefix}streams:{user_id}"
+
     def ratelimit(self, user_id: UUID | str) -> str:
         return f"{self.prefix}ratelimit:{user_id}"
+
+    def login_failures_account(self, email_digest: str) -> str:
+        return f"{self.prefix}auth:failures:account:{email_digest}"
+
+    def login_failures_address(self, address: str) -> str:
+        return f"{self.prefix}auth:failures:address:{address}"
+
+    def signups(self, address: str) -> str:
+        return f"{self.prefix}auth:signups:{address}"
 
     @property
     def keys_index(self) -> str:

@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from redis.exceptions import RedisError
@@ -85,12 +85,18 @@ def _encode_cursor(chat: Chat) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, chat_id = json.loads(raw)
+        decoded = json.loads(raw)
+        # Only the shape _encode_cursor makes: anything else (numbers, nesting) is refused here.
+        if not (isinstance(decoded, list) and len(decoded) == 2):
+            raise ValueError("not a pair")
+        stamp, chat_id = decoded
+        if not (isinstance(stamp, str) and isinstance(chat_id, str)):
+            raise ValueError("not two strings")
         moment = datetime.fromisoformat(stamp)
         if moment.tzinfo is None:
             raise ValueError("naive timestamp")
-        return moment, UUID(chat_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return moment.astimezone(UTC), UUID(chat_id)
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise Invalid("before: not a cursor this API returned") from None
 
 

@@ -7,6 +7,9 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# .env.example's secrets all start so; left in place they would be public passwords.
+PLACEHOLDER = "replace-with-"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
@@ -43,6 +46,20 @@ class Settings(BaseSettings):
             value = [k.strip() for k in value.split(",") if k.strip()]
         if not value:
             raise ValueError("at least one key is needed (comma-separated)")
+        return value
+
+    # check_fields=False: SECRET_KEY is named too, for when the worker reads it.
+    @field_validator(
+        "gemini_api_keys", "rabbitmq_url", "rabbitmq_password", "redis_url", "secret_key",
+        check_fields=False,
+    )
+    @classmethod
+    def _no_placeholder(cls, value: object) -> object:
+        values = value if isinstance(value, list) else [value]
+        if any(PLACEHOLDER in (v or "") for v in values):
+            raise ValueError(
+                "still holds .env.example's placeholder; set the real value"
+            )
         return value
 
     @field_validator("queue_retry_delays", mode="before")
