@@ -138,7 +138,7 @@ class Worker:
                 log.info("request_duplicate", extra=extra)
                 await message.ack()
                 return
-            outcome = await self._processor.run(request, message.redelivered)
+            outcome = await self._processor.run(request, message.redelivered or run.took_over)
             await self._settle(request, outcome)
             run.finish()
         await message.ack()
