@@ -432,8 +432,9 @@ class WorkerRole:
 
     def dead_letters(self) -> list[Any]:
         async def drain() -> list[Any]:
+            # Passive: the backend declared it, with arguments this must not contradict.
             queue = await self._channel.declare_queue(
-                self.run.response_queue + ".dead", durable=True
+                self.run.response_queue + ".dead", passive=True
             )
             found = []
             while (message := await queue.get(no_ack=True, fail=False)) is not None:

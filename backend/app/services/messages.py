@@ -16,7 +16,7 @@ from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
 from app.services import ratelimit
-from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned
+from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned, model_in_use
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
 from app.services.outbox import CommittedRequest
@@ -98,7 +98,7 @@ def _gemini_request(
         request_id=request_id,
         chat_id=chat_id,
         message_id=reply_id,
-        model=chat.model,
+        model=model_in_use(c, chat.model),
         system_instruction=chat.system_prompt,
         contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
     )
@@ -215,7 +215,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             "request_id": request_id,
             "chat_id": chat_id,
             "content": content,
-            "model": chat.model,
+            "model": model_in_use(c, chat.model),
             "payload": body,
             "title": title,
         }
@@ -297,7 +297,7 @@ async def retry(
     message.error = None
     message.attempt = 0
     message.next_attempt_at = None
-    message.model = chat.model
+    message.model = model_in_use(c, chat.model)
     message.prompt_tokens = message.completion_tokens = None
     message.finish_reason = message.key_id = None
     message.latency_ms = None
