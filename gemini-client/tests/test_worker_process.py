@@ -12,7 +12,8 @@ from .support import PYTHON, ROOT, clean_env, key_id, request, wait_for
 
 
 def test_bad_setting_stops_start_with_one_line_naming_it(env):
-    for name, value in [("GEMINI_API_KEYS", ""), ("HTTP_PROXY", "ftp://proxy:21"),
+    for name, value in [("SECRET_KEY", ""), ("HTTP_PROXY", "ftp://proxy:21"),
+                        ("KEYS_LIMITS", "gemini-2.5-pro:5"),
                         ("QUEUE_RETRY_DELAYS", "1,soon"), ("KEYS_MAX_PER_MINUTE", "0")]:
         done = subprocess.run(
             [PYTHON, "-m", "src.main"], cwd=ROOT, env=clean_env({**env, name: value}),
