@@ -2,15 +2,18 @@
 """`make bench`: how fast the pipeline is, against stacks it starts natively (scripts/stack.py),
 loopback only, with the offline stand-in at fixed latencies. Prints figures; not a pass/fail test.
 
-    tests/.venv/bin/python bench/run.py [all | overhead throughput quota baseline] [--quick]
+    tests/.venv/bin/python bench/run.py [all | overhead throughput quota perday overload baseline]
+        [--quick]
         [--profile] [--out bench/results/latest.json]
 
 overhead    POST /messages -> first delta / message.completed, minus the stand-in's own first-chunk
             and total time, at 1, 20 and 100 concurrent chats
 throughput  completed replies per second for 60 s with a zero-latency stand-in and ample keys,
             then on to 10,000 replies for the memory figures (backend and worker RSS)
-quota       3 keys x 30/min, 3 workers, twice the quota offered for 2 minutes: upstream calls as a
-            share of the quota, and upstream 429s
+quota       3 keys x (pro 5/min + flash 30/min), 3 workers, twice each model's quota offered for
+            3 minutes: upstream calls per model as a share of its quota, and upstream 429s
+perday      3 keys x 20/day: upstream calls for 100 messages (exactly 60), and upstream 429s
+overload    3 keys x 10/min, twice the quota offered for 2 minutes: waits, order, retry queues
 baseline    the same stand-in called straight from one asyncio loop with the google-genai SDK
 """
 
@@ -28,6 +31,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,8 +125,12 @@ class Chats:
             await c.register_and_login()
             return c
 
-        self.clients = list(await asyncio.gather(*(user() for _ in range(self.n_users))))
-        self.chats = list(await asyncio.gather(*(self._new_chat(i) for i in range(self.n))))
+        self.clients = list(
+            await asyncio.gather(*(user() for _ in range(self.n_users)))
+        )
+        self.chats = list(
+            await asyncio.gather(*(self._new_chat(i) for i in range(self.n)))
+        )
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -157,7 +165,9 @@ class Chats:
             return Sample(t0, rep.first_delta_at, None, "timeout", t_acc)
         if rep.final_status != "completed":
             self.errors[f"reply {rep.final_status}"] += 1
-        return Sample(t0, rep.first_delta_at, rep.completed_at, rep.final_status or "?", t_acc)
+        return Sample(
+            t0, rep.first_delta_at, rep.completed_at, rep.final_status or "?", t_acc
+        )
 
     async def closed_loop(
         self,
@@ -203,8 +213,12 @@ def latency_figures(samples: list[Sample]) -> dict:
         "post_answered": summary([s.t_accepted - s.t_post for s in ok]),
         "to_first_delta": summary([s.t_first - s.t_post for s in ok]),
         "to_completed": summary([s.t_done - s.t_post for s in ok]),
-        "overhead_first_delta": summary([s.t_first - s.t_post - NOMINAL_FIRST for s in ok]),
-        "overhead_completed": summary([s.t_done - s.t_post - NOMINAL_TOTAL for s in ok]),
+        "overhead_first_delta": summary(
+            [s.t_first - s.t_post - NOMINAL_FIRST for s in ok]
+        ),
+        "overhead_completed": summary(
+            [s.t_done - s.t_post - NOMINAL_TOTAL for s in ok]
+        ),
     }
 
 
@@ -214,7 +228,8 @@ def pids_of(stack, component: str) -> list[int]:
 
 def rss(stack) -> dict:
     return {
-        c: round(sum(tree_rss_mib(p) for p in pids_of(stack, c)), 1) for c in ("backend", "worker")
+        c: round(sum(tree_rss_mib(p) for p in pids_of(stack, c)), 1)
+        for c in ("backend", "worker")
     }
 
 
@@ -261,7 +276,9 @@ def cpu_snapshot(stack) -> dict[str, float]:
         if comm in _SERVICES:
             out[_SERVICES[comm]] += _cpu_of(int(entry.name))
     total = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
-    out["machine busy"] = (sum(int(v) for v in total) - int(total[3]) - int(total[4])) / _TICK
+    out["machine busy"] = (
+        sum(int(v) for v in total) - int(total[3]) - int(total[4])
+    ) / _TICK
     return dict(out)
 
 
@@ -269,9 +286,14 @@ def cpu_per_reply(before: dict, after: dict, replies: int, seconds: float) -> di
     """Cores used and CPU ms per reply of each part; "others" is the rest of the machine's busy
     time: other people's work on the shared machine, and processes that ended meanwhile."""
     used = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    used["others"] = used["machine busy"] - sum(v for k, v in used.items() if k != "machine busy")
+    used["others"] = used["machine busy"] - sum(
+        v for k, v in used.items() if k != "machine busy"
+    )
     return {
-        k: {"cores": round(v / seconds, 2), "ms_per_reply": round(1000 * v / max(1, replies), 2)}
+        k: {
+            "cores": round(v / seconds, 2),
+            "ms_per_reply": round(1000 * v / max(1, replies), 2),
+        }
         for k, v in used.items()
     }
 
@@ -341,8 +363,12 @@ def top_frames(raw: Path, n: int = 10) -> list[str]:
         total += count
         frames = [f.split(":")[0] + ")" for f in stack.split(";")]
         ours = [f for f in frames if _own_code(f)]
-        outer[ours[0] if ours else "(no code of ours: server, event loop, libraries)"] += count
-        inner[ours[-1] if ours else "(no code of ours: server, event loop, libraries)"] += count
+        outer[
+            ours[0] if ours else "(no code of ours: server, event loop, libraries)"
+        ] += count
+        inner[
+            ours[-1] if ours else "(no code of ours: server, event loop, libraries)"
+        ] += count
         leaf[frames[-1]] += count
     lines = [f"{total} samples"]
     for title, counter in (
@@ -440,7 +466,9 @@ async def bench_sustained(stack, quick: bool, do_profile: bool, out_dir: Path) -
             f"({len(completed)} replies, {throughput['errors']} errors)",
             flush=True,
         )
-        for part, use in sorted(throughput["cpu"].items(), key=lambda kv: -kv[1]["cores"]):
+        for part, use in sorted(
+            throughput["cpu"].items(), key=lambda kv: -kv[1]["cores"]
+        ):
             print(
                 f"    cpu {part:16s} {use['cores']:5.2f} cores  {use['ms_per_reply']:6.2f} ms/reply"
             )
@@ -454,24 +482,30 @@ async def bench_sustained(stack, quick: bool, do_profile: bool, out_dir: Path) -
     return {"throughput": throughput, "memory": memory, "profile": profiles}
 
 
-async def bench_quota(url: str, stack, quick: bool) -> dict:
-    """Open-loop: twice the key quota offered at an even rate, a fresh chat per message."""
-    keys, per_minute = 3, 30
-    minutes = 0.5 if quick else 2.0
-    quota = keys * per_minute * minutes
-    rate = 2 * keys * per_minute / 60  # messages per second
-    n = int(rate * minutes * 60)
+PRO, FLASH = "gemini-2.5-pro", "gemini-2.5-flash"
+QUOTA_LIMITS = {
+    PRO: 5,
+    FLASH: 30,
+}  # per key per minute, for the worker and the stand-in
+
+
+async def _clients(url: str, n: int = 6) -> list[ChatClient]:
     clients = []
-    for _ in range(6):
+    for _ in range(n):
         c = ChatClient(url, timeout=30)
         await c.register_and_login()
         clients.append(c)
-    chats = await asyncio.gather(*(clients[i % 6].create_chat(f"quota #{i}") for i in range(n)))
-    before = standin_stats(stack)
-    accepted = Counter()
+    return clients
+
+
+async def _offer(
+    clients, chats, rate: float, seconds: float, accepted: Counter, sent: dict
+):
+    """Open loop: message i of `chats` sent at t0 + i / rate; returns the send tasks."""
 
     async def send(i: int) -> None:
-        c = clients[i % 6]
+        c = clients[i % len(clients)]
+        sent[i] = time.time()
         r = await c.http.post(
             f"/chats/{chats[i]['id']}/messages",
             json={"content": f"quota {i}", "role": "user"},
@@ -481,33 +515,171 @@ async def bench_quota(url: str, stack, quick: bool) -> dict:
 
     t0 = time.monotonic()
     tasks = []
-    for i in range(n):
+    for i in range(len(chats)):
         await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
         tasks.append(asyncio.create_task(send(i)))
-    await asyncio.sleep(max(0.0, t0 + minutes * 60 - time.monotonic()))
+    await asyncio.sleep(max(0.0, t0 + seconds - time.monotonic()))
+    return tasks
+
+
+async def bench_quota(url: str, stack, quick: bool) -> dict:
+    """3 keys x (pro 5/min + flash 30/min), twice each model's quota offered at an even rate (a
+    fresh chat per message), 3 minutes: upstream calls per model as a share of its quota."""
+    keys = 3
+    minutes = 0.5 if quick else 3.0
+    rates = {
+        m: 2 * keys * per / 60 for m, per in QUOTA_LIMITS.items()
+    }  # messages per second
+    clients = await _clients(url)
+    order = []  # the model of each message, interleaved at the models' rates
+    for m, rate in rates.items():
+        order += [(i / rate, m) for i in range(int(rate * minutes * 60))]
+    order.sort()
+    chats = await asyncio.gather(
+        *(
+            clients[i % 6].create_chat(f"quota #{i}", model=m)
+            for i, (_, m) in enumerate(order)
+        )
+    )
+    before = standin_stats(stack)
+    accepted: Counter = Counter()
+    tasks = await _offer(
+        clients, chats, sum(rates.values()), minutes * 60, accepted, {}
+    )
     after = standin_stats(stack)
     await asyncio.gather(*tasks)
     for c in clients:
         await c.aclose()
-    calls = after["total_calls"] - before["total_calls"]
-    served_429 = after["total_429"] - before["total_429"]
-    ok_calls = calls - served_429
+
+    def used(stats: dict, what: str, model: str) -> int:
+        return sum(stats[what].get(model, {}).values())
+
+    result = {
+        "keys": keys,
+        "workers": 3,
+        "minutes": minutes,
+        "accepted": dict(accepted),
+    }
+    line = []
+    for m, per in QUOTA_LIMITS.items():
+        quota = keys * per * minutes
+        calls = used(after, "calls_by_model", m) - used(before, "calls_by_model", m)
+        served_429 = used(after, "served_429_by_model", m) - used(
+            before, "served_429_by_model", m
+        )
+        ok = calls - served_429
+        result[m] = {
+            "per_key_per_minute": per,
+            "offered_messages": sum(1 for _, x in order if x == m),
+            "quota_calls": quota,
+            "upstream_calls": calls,
+            "upstream_429": served_429,
+            "quota_used_pct": round(100 * ok / quota, 1),
+        }
+        line.append(
+            f"{m} {ok}/{quota:.0f} = {result[m]['quota_used_pct']}%, {served_429} x 429"
+        )
+    print("  quota: " + "; ".join(line), flush=True)
+    return result
+
+
+async def bench_perday(url: str, stack, quick: bool) -> dict:
+    """A daily limit of 20 per key, 3 keys, 100 messages: exactly 60 upstream calls, none over."""
+    clients = await _clients(url)
+    n = 100
+    chats = await asyncio.gather(
+        *(clients[i % 6].create_chat(f"day #{i}") for i in range(n))
+    )
+    before = standin_stats(stack)
+    accepted: Counter = Counter()
+    tasks = await _offer(clients, chats, 10, n / 10, accepted, {})
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(15)  # replies in flight land; the rest wait in the retry queue
+    after = standin_stats(stack)
+    completed = 0
+    for i, chat in enumerate(chats):
+        reply = (await clients[i % 6].messages(chat["id"]))[-1]
+        completed += reply["status"] == "completed"
+    for c in clients:
+        await c.aclose()
+    result = {
+        "keys": 3,
+        "per_key_per_day": 20,
+        "offered_messages": n,
+        "accepted": dict(accepted),
+        "upstream_calls": after["total_calls"] - before["total_calls"],
+        "upstream_429": after["total_429"] - before["total_429"],
+        "completed": completed,
+    }
+    print(
+        f"  per day: {result['upstream_calls']} upstream calls for 3 keys x 20/day, "
+        f"{result['upstream_429']} x 429, {completed} replies completed",
+        flush=True,
+    )
+    return result
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+async def bench_overload(url: str, stack, quick: bool) -> dict:
+    """3 keys x 10/min, twice the quota offered for 2 minutes from many users: every reply
+    waits in line for the pool's next free slot (no retry queue), in arrival order."""
+    keys, per_minute = 3, 10
+    minutes = 0.5 if quick else 2.0
+    rate = 2 * keys * per_minute / 60
+    n = int(rate * minutes * 60)
+    clients = await _clients(url, 12)
+    chats = await asyncio.gather(
+        *(clients[i % 12].create_chat(f"over #{i}") for i in range(n))
+    )
+    before = standin_stats(stack)
+    accepted: Counter = Counter()
+    sent: dict[int, float] = {}
+    tasks = await _offer(clients, chats, rate, minutes * 60, accepted, sent)
+    await asyncio.gather(*tasks)
+    end = time.monotonic() + 600
+    replies: dict[int, dict] = {}
+    while len(replies) < n and time.monotonic() < end:
+        for i, chat in enumerate(chats):
+            if i not in replies:
+                reply = (await clients[i % 12].messages(chat["id"]))[-1]
+                if reply["status"] in ("completed", "failed", "cancelled"):
+                    replies[i] = reply
+        await asyncio.sleep(2)
+    after = standin_stats(stack)
+    for c in clients:
+        await c.aclose()
+    done = {i: r for i, r in replies.items() if r["status"] == "completed"}
+    waits = {i: _ts(r["completed_at"]) - sent[i] for i, r in done.items()}
+    by_finish = sorted(done, key=lambda i: _ts(done[i]["completed_at"]))
+    # How far a reply finished from its arrival rank: 0 = strict arrival order.
+    displacement = [
+        abs(rank - sorted(done).index(i)) for rank, i in enumerate(by_finish)
+    ]
     result = {
         "keys": keys,
         "per_key_per_minute": per_minute,
-        "workers": 3,
         "minutes": minutes,
         "offered_messages": n,
-        "offered_per_second": rate,
         "accepted": dict(accepted),
-        "quota_calls": quota,
-        "upstream_calls": calls,
-        "upstream_429": served_429,
-        "quota_used_pct": round(100 * ok_calls / quota, 1),
+        "completed": len(done),
+        "failed": sum(r["status"] == "failed" for r in replies.values()),
+        "retried": sum(r["attempt"] > 0 for r in replies.values()),
+        "upstream_calls": after["total_calls"] - before["total_calls"],
+        "upstream_429": after["total_429"] - before["total_429"],
+        "wait_s": {
+            "p50": round(pct(list(waits.values()), 50) or 0, 1),
+            "max": round(max(waits.values(), default=0), 1),
+        },
+        "order_max_displacement": max(displacement, default=0),
     }
     print(
-        f"  quota: {ok_calls}/{quota:.0f} calls = {result['quota_used_pct']}% of the quota, "
-        f"{served_429} upstream 429s",
+        f"  overload: {len(done)}/{n} completed, {result['retried']} via a retry queue, "
+        f"{result['upstream_429']} x 429, wait p50 {result['wait_s']['p50']} s max "
+        f"{result['wait_s']['max']} s, finish order off arrival order by at most "
+        f"{result['order_max_displacement']}",
         flush=True,
     )
     return result
@@ -582,7 +754,9 @@ async def bench_baseline(base: str, quick: bool) -> dict:
             f" ms p50",
             flush=True,
         )
-    await http.post(f"{base}/_standin/config", json={"first_chunk_ms": 0, "chunk_ms": 0})
+    await http.post(
+        f"{base}/_standin/config", json={"first_chunk_ms": 0, "chunk_ms": 0}
+    )
     seconds = 10 if quick else 20
     await conc_loop(48, rounds=1)
     t0 = time.monotonic()
@@ -594,7 +768,10 @@ async def bench_baseline(base: str, quick: bool) -> dict:
         "calls": len(res),
         "calls_per_second": round(len(res) / elapsed, 1),
     }
-    print(f"  direct SDK throughput: {results['throughput']['calls_per_second']}/s", flush=True)
+    print(
+        f"  direct SDK throughput: {results['throughput']['calls_per_second']}/s",
+        flush=True,
+    )
     await http.aclose()
     return results
 
@@ -602,7 +779,10 @@ async def bench_baseline(base: str, quick: bool) -> dict:
 # ------------------------------------------------------------------------------------- main
 def machine() -> dict:
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     return {
         "nproc": os.cpu_count(),
@@ -618,7 +798,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("parts", nargs="*", default=["all"])
-    parser.add_argument("--quick", action="store_true", help="short runs, to try the bench")
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs, to try the bench"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -628,19 +810,28 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench/results/latest.json"))
     args = parser.parse_args()
     parts = (
-        {"overhead", "throughput", "quota", "baseline"} if "all" in args.parts else set(args.parts)
+        {"overhead", "throughput", "quota", "perday", "overload", "baseline"}
+        if "all" in args.parts
+        else set(args.parts)
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "machine": machine(),
-        "standin_latency": {"first_chunk_ms": FIRST_MS, "chunks": CHUNKS, "chunk_ms": CHUNK_MS},
+        "standin_latency": {
+            "first_chunk_ms": FIRST_MS,
+            "chunks": CHUNKS,
+            "chunk_ms": CHUNK_MS,
+        },
     }
     t_start = time.monotonic()
 
     if parts & {"overhead", "throughput"}:
-        print(f"pipeline stack: backend, {args.workers} workers, stand-in, nginx", flush=True)
+        print(
+            f"pipeline stack: backend, {args.workers} workers, stand-in, nginx",
+            flush=True,
+        )
         with running_stack("bench", workers=args.workers, env=BASE_ENV) as stack:
             wait_healthy(stack.url)
             report["pipeline_workers"] = args.workers
@@ -648,26 +839,54 @@ def main() -> int:
                 report["overhead"] = asyncio.run(bench_overhead(stack.url, args.quick))
             if "throughput" in parts:
                 report.update(
-                    asyncio.run(bench_sustained(stack, args.quick, args.profile, out.parent))
+                    asyncio.run(
+                        bench_sustained(stack, args.quick, args.profile, out.parent)
+                    )
                 )
+    quota_env = {
+        **BASE_ENV,
+        "QUEUE_RETRY_DELAYS": "60,600,3600,86400",
+        "QUEUE_MAX_RETRIES": "4",
+    }
     if "quota" in parts:
+        limits = ";".join(f"{m}:{per}/min" for m, per in QUOTA_LIMITS.items())
         print(
-            "quota stack: 3 keys x 30/min, 3 workers, stand-in enforcing 30/min per key", flush=True
+            f"quota stack: 3 keys x ({limits}), 3 workers, the stand-in enforcing the same",
+            flush=True,
         )
-        env = {
-            **BASE_ENV,
-            "KEYS_MAX_PER_MINUTE": "30",
-            "STANDIN_RPM": "30",
-            "QUEUE_RETRY_DELAYS": "60,600,3600,86400",
-            "QUEUE_MAX_RETRIES": "4",
-        }
+        env = {**quota_env, "KEYS_LIMITS": limits, "STANDIN_LIMITS": limits}
         with running_stack("benchquota", workers=3, env=env) as stack:
             wait_healthy(stack.url)
             report["quota"] = asyncio.run(bench_quota(stack.url, stack, args.quick))
+    if "perday" in parts:
+        limits = f"{FLASH}:1000/min,20/day"
+        print(
+            f"per-day stack: 3 keys x {limits}, 3 workers, the stand-in enforcing it",
+            flush=True,
+        )
+        env = {**quota_env, "KEYS_LIMITS": limits, "STANDIN_LIMITS": limits}
+        with running_stack("benchday", workers=3, env=env) as stack:
+            wait_healthy(stack.url)
+            report["perday"] = asyncio.run(bench_perday(stack.url, stack, args.quick))
+    if "overload" in parts:
+        print(
+            "overload stack: 3 keys x 10/min, 3 workers, 2x the quota offered",
+            flush=True,
+        )
+        env = {**quota_env, "KEYS_MAX_PER_MINUTE": "10", "STANDIN_RPM": "10"}
+        with running_stack("benchover", workers=3, env=env) as stack:
+            wait_healthy(stack.url)
+            report["overload"] = asyncio.run(
+                bench_overload(stack.url, stack, args.quick)
+            )
     if "baseline" in parts:
         print("baseline: the stand-in alone, called through google-genai", flush=True)
-        with running_stack("benchdirect", components=("standin",), env=BASE_ENV) as stack:
-            report["baseline"] = asyncio.run(bench_baseline(standin_url(stack), args.quick))
+        with running_stack(
+            "benchdirect", components=("standin",), env=BASE_ENV
+        ) as stack:
+            report["baseline"] = asyncio.run(
+                bench_baseline(standin_url(stack), args.quick)
+            )
 
     if "overhead" in report and "baseline" in report:
         ratio = {}
