@@ -2,8 +2,8 @@
 """`make bench`: how fast the pipeline is, against stacks it starts natively (scripts/stack.py),
 loopback only, with the offline stand-in at fixed latencies. Prints figures; not a pass/fail test.
 
-    tests/.venv/bin/python bench/run.py [all | overhead throughput quota perday overload baseline]
-        [--quick]
+    tests/.venv/bin/python bench/run.py
+        [all | overhead throughput quota perday overload baseline streams] [--quick]
         [--profile] [--out bench/results/latest.json]
 
 overhead    POST /messages -> first delta / message.completed, minus the stand-in's own first-chunk
@@ -15,6 +15,8 @@ quota       3 keys x (pro 5/min + flash 30/min), 3 workers, twice each model's q
 perday      3 keys x 20/day: upstream calls for 100 messages (exactly 60), and upstream 429s
 overload    3 keys x 10/min, twice the quota offered for 2 minutes: waits, order, retry queues
 baseline    the same stand-in called straight from one asyncio loop with the google-genai SDK
+streams     2,000 open idle event streams on one backend process: the memory each costs, and
+            live replies (20 chats) timed without and then with the idle streams open
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
@@ -125,12 +129,8 @@ class Chats:
             await c.register_and_login()
             return c
 
-        self.clients = list(
-            await asyncio.gather(*(user() for _ in range(self.n_users)))
-        )
-        self.chats = list(
-            await asyncio.gather(*(self._new_chat(i) for i in range(self.n)))
-        )
+        self.clients = list(await asyncio.gather(*(user() for _ in range(self.n_users))))
+        self.chats = list(await asyncio.gather(*(self._new_chat(i) for i in range(self.n))))
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -165,9 +165,7 @@ class Chats:
             return Sample(t0, rep.first_delta_at, None, "timeout", t_acc)
         if rep.final_status != "completed":
             self.errors[f"reply {rep.final_status}"] += 1
-        return Sample(
-            t0, rep.first_delta_at, rep.completed_at, rep.final_status or "?", t_acc
-        )
+        return Sample(t0, rep.first_delta_at, rep.completed_at, rep.final_status or "?", t_acc)
 
     async def closed_loop(
         self,
@@ -213,12 +211,8 @@ def latency_figures(samples: list[Sample]) -> dict:
         "post_answered": summary([s.t_accepted - s.t_post for s in ok]),
         "to_first_delta": summary([s.t_first - s.t_post for s in ok]),
         "to_completed": summary([s.t_done - s.t_post for s in ok]),
-        "overhead_first_delta": summary(
-            [s.t_first - s.t_post - NOMINAL_FIRST for s in ok]
-        ),
-        "overhead_completed": summary(
-            [s.t_done - s.t_post - NOMINAL_TOTAL for s in ok]
-        ),
+        "overhead_first_delta": summary([s.t_first - s.t_post - NOMINAL_FIRST for s in ok]),
+        "overhead_completed": summary([s.t_done - s.t_post - NOMINAL_TOTAL for s in ok]),
     }
 
 
@@ -228,8 +222,7 @@ def pids_of(stack, component: str) -> list[int]:
 
 def rss(stack) -> dict:
     return {
-        c: round(sum(tree_rss_mib(p) for p in pids_of(stack, c)), 1)
-        for c in ("backend", "worker")
+        c: round(sum(tree_rss_mib(p) for p in pids_of(stack, c)), 1) for c in ("backend", "worker")
     }
 
 
@@ -276,9 +269,7 @@ def cpu_snapshot(stack) -> dict[str, float]:
         if comm in _SERVICES:
             out[_SERVICES[comm]] += _cpu_of(int(entry.name))
     total = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
-    out["machine busy"] = (
-        sum(int(v) for v in total) - int(total[3]) - int(total[4])
-    ) / _TICK
+    out["machine busy"] = (sum(int(v) for v in total) - int(total[3]) - int(total[4])) / _TICK
     return dict(out)
 
 
@@ -286,14 +277,9 @@ def cpu_per_reply(before: dict, after: dict, replies: int, seconds: float) -> di
     """Cores used and CPU ms per reply of each part; "others" is the rest of the machine's busy
     time: other people's work on the shared machine, and processes that ended meanwhile."""
     used = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    used["others"] = used["machine busy"] - sum(
-        v for k, v in used.items() if k != "machine busy"
-    )
+    used["others"] = used["machine busy"] - sum(v for k, v in used.items() if k != "machine busy")
     return {
-        k: {
-            "cores": round(v / seconds, 2),
-            "ms_per_reply": round(1000 * v / max(1, replies), 2),
-        }
+        k: {"cores": round(v / seconds, 2), "ms_per_reply": round(1000 * v / max(1, replies), 2)}
         for k, v in used.items()
     }
 
@@ -363,12 +349,8 @@ def top_frames(raw: Path, n: int = 10) -> list[str]:
         total += count
         frames = [f.split(":")[0] + ")" for f in stack.split(";")]
         ours = [f for f in frames if _own_code(f)]
-        outer[
-            ours[0] if ours else "(no code of ours: server, event loop, libraries)"
-        ] += count
-        inner[
-            ours[-1] if ours else "(no code of ours: server, event loop, libraries)"
-        ] += count
+        outer[ours[0] if ours else "(no code of ours: server, event loop, libraries)"] += count
+        inner[ours[-1] if ours else "(no code of ours: server, event loop, libraries)"] += count
         leaf[frames[-1]] += count
     lines = [f"{total} samples"]
     for title, counter in (
@@ -466,9 +448,7 @@ async def bench_sustained(stack, quick: bool, do_profile: bool, out_dir: Path) -
             f"({len(completed)} replies, {throughput['errors']} errors)",
             flush=True,
         )
-        for part, use in sorted(
-            throughput["cpu"].items(), key=lambda kv: -kv[1]["cores"]
-        ):
+        for part, use in sorted(throughput["cpu"].items(), key=lambda kv: -kv[1]["cores"]):
             print(
                 f"    cpu {part:16s} {use['cores']:5.2f} cores  {use['ms_per_reply']:6.2f} ms/reply"
             )
@@ -480,6 +460,97 @@ async def bench_sustained(stack, quick: bool, do_profile: bool, out_dir: Path) -
         memory["growth_pct"] = {c: round(100 * (b[c] - a[c]) / a[c], 1) for c in a}
     print(f"  memory (MiB): {memory}", flush=True)
     return {"throughput": throughput, "memory": memory, "profile": profiles}
+
+
+IDLE_STREAMS = 2000
+IDLE_USERS = 10
+
+
+async def bench_streams(stack, quick: bool) -> dict:
+    """Idle streams straight to the one backend process (nginx caps streams per address), each
+    read like a browser tab; live replies go through nginx as usual."""
+    backend = f"http://127.0.0.1:{stack.ports['backend']}"
+    pid = pids_of(stack, "backend")[0]
+    rounds = 3 if quick else 10
+    live_chats = 20
+
+    async def live() -> dict:
+        async with Chats(stack.url, live_chats, users=5) as chats:
+            await chats.closed_loop(rounds=2)
+            return latency_figures(await chats.closed_loop(rounds=rounds, spread=NOMINAL_TOTAL))
+
+    result: dict = {"idle_streams": IDLE_STREAMS, "live_chats": live_chats}
+    async with Chats(stack.url, 1, users=1) as warm:
+        await warm.closed_loop(until=time.monotonic() + SETTLE_SECONDS)
+    result["live_without_idle"] = await live()
+    print(f"  live replies, no idle streams: {fmt_latency(result['live_without_idle'])}")
+
+    users = []
+    for _ in range(IDLE_USERS):
+        c = ChatClient(backend, timeout=30)
+        await c.register_and_login()
+        users.append(c)
+    chats = [await c.create_chat("idle") for c in users]
+    rss_before = tree_rss_mib(pid)
+    http = httpx.AsyncClient(
+        base_url=backend + "/api",
+        timeout=httpx.Timeout(30, read=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+    )
+    statuses: Counter = Counter()
+    frames: Counter = Counter()
+    stop = asyncio.Event()
+
+    async def idle(i: int) -> None:
+        c, chat = users[i % IDLE_USERS], chats[i % IDLE_USERS]
+        try:
+            async with http.stream("GET", f"/chats/{chat['id']}/events", headers=c.auth) as r:
+                statuses[r.status_code] += 1
+                if r.status_code != 200:
+                    return
+                async for line in r.aiter_lines():
+                    if line.startswith(":"):
+                        frames["heartbeat"] += 1
+                    if stop.is_set():
+                        return
+        except httpx.HTTPError as error:
+            statuses[type(error).__name__] += 1
+
+    t0 = time.monotonic()
+    tasks = []
+    for i in range(IDLE_STREAMS):
+        tasks.append(asyncio.create_task(idle(i)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.2)  # tabs open over a few seconds, not in one millisecond
+    deadline = time.monotonic() + 120
+    while sum(statuses.values()) < IDLE_STREAMS and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    result["open_seconds"] = round(time.monotonic() - t0, 1)
+    result["answers"] = dict(statuses)
+    await asyncio.sleep(5)
+    rss_after = tree_rss_mib(pid)
+    result["backend_rss_mib"] = {"before": round(rss_before, 1), "with_idle": round(rss_after, 1)}
+    result["kib_per_stream"] = round(1024 * (rss_after - rss_before) / IDLE_STREAMS, 1)
+    print(
+        f"  {statuses[200]}/{IDLE_STREAMS} idle streams open in {result['open_seconds']} s "
+        f"({dict(statuses)}); backend RSS {rss_before:.0f} -> {rss_after:.0f} MiB, "
+        f"{result['kib_per_stream']} KiB per stream",
+        flush=True,
+    )
+    result["live_with_idle"] = await live()
+    print(f"  live replies, {IDLE_STREAMS} idle streams: {fmt_latency(result['live_with_idle'])}")
+    await asyncio.sleep(16)  # every idle stream has had its heartbeat by now
+    result["heartbeats_seen"] = frames["heartbeat"]
+    result["still_open"] = sum(1 for t in tasks if not t.done())
+    print(f"  {result['still_open']} still open, {frames['heartbeat']} heartbeats", flush=True)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await http.aclose()
+    for c in users:
+        await c.aclose()
+    return result
 
 
 PRO, FLASH = "gemini-2.5-pro", "gemini-2.5-flash"
@@ -498,9 +569,7 @@ async def _clients(url: str, n: int = 6) -> list[ChatClient]:
     return clients
 
 
-async def _offer(
-    clients, chats, rate: float, seconds: float, accepted: Counter, sent: dict
-):
+async def _offer(clients, chats, rate: float, seconds: float, accepted: Counter, sent: dict):
     """Open loop: message i of `chats` sent at t0 + i / rate; returns the send tasks."""
 
     async def send(i: int) -> None:
@@ -527,25 +596,18 @@ async def bench_quota(url: str, stack, quick: bool) -> dict:
     fresh chat per message), 3 minutes: upstream calls per model as a share of its quota."""
     keys = 3
     minutes = 0.5 if quick else 3.0
-    rates = {
-        m: 2 * keys * per / 60 for m, per in QUOTA_LIMITS.items()
-    }  # messages per second
+    rates = {m: 2 * keys * per / 60 for m, per in QUOTA_LIMITS.items()}  # messages per second
     clients = await _clients(url)
     order = []  # the model of each message, interleaved at the models' rates
     for m, rate in rates.items():
         order += [(i / rate, m) for i in range(int(rate * minutes * 60))]
     order.sort()
     chats = await asyncio.gather(
-        *(
-            clients[i % 6].create_chat(f"quota #{i}", model=m)
-            for i, (_, m) in enumerate(order)
-        )
+        *(clients[i % 6].create_chat(f"quota #{i}", model=m) for i, (_, m) in enumerate(order))
     )
     before = standin_stats(stack)
     accepted: Counter = Counter()
-    tasks = await _offer(
-        clients, chats, sum(rates.values()), minutes * 60, accepted, {}
-    )
+    tasks = await _offer(clients, chats, sum(rates.values()), minutes * 60, accepted, {})
     after = standin_stats(stack)
     await asyncio.gather(*tasks)
     for c in clients:
@@ -564,9 +626,7 @@ async def bench_quota(url: str, stack, quick: bool) -> dict:
     for m, per in QUOTA_LIMITS.items():
         quota = keys * per * minutes
         calls = used(after, "calls_by_model", m) - used(before, "calls_by_model", m)
-        served_429 = used(after, "served_429_by_model", m) - used(
-            before, "served_429_by_model", m
-        )
+        served_429 = used(after, "served_429_by_model", m) - used(before, "served_429_by_model", m)
         ok = calls - served_429
         result[m] = {
             "per_key_per_minute": per,
@@ -576,9 +636,7 @@ async def bench_quota(url: str, stack, quick: bool) -> dict:
             "upstream_429": served_429,
             "quota_used_pct": round(100 * ok / quota, 1),
         }
-        line.append(
-            f"{m} {ok}/{quota:.0f} = {result[m]['quota_used_pct']}%, {served_429} x 429"
-        )
+        line.append(f"{m} {ok}/{quota:.0f} = {result[m]['quota_used_pct']}%, {served_429} x 429")
     print("  quota: " + "; ".join(line), flush=True)
     return result
 
@@ -587,9 +645,7 @@ async def bench_perday(url: str, stack, quick: bool) -> dict:
     """A daily limit of 20 per key, 3 keys, 100 messages: exactly 60 upstream calls, none over."""
     clients = await _clients(url)
     n = 100
-    chats = await asyncio.gather(
-        *(clients[i % 6].create_chat(f"day #{i}") for i in range(n))
-    )
+    chats = await asyncio.gather(*(clients[i % 6].create_chat(f"day #{i}") for i in range(n)))
     before = standin_stats(stack)
     accepted: Counter = Counter()
     tasks = await _offer(clients, chats, 10, n / 10, accepted, {})
@@ -631,9 +687,7 @@ async def bench_overload(url: str, stack, quick: bool) -> dict:
     rate = 2 * keys * per_minute / 60
     n = int(rate * minutes * 60)
     clients = await _clients(url, 12)
-    chats = await asyncio.gather(
-        *(clients[i % 12].create_chat(f"over #{i}") for i in range(n))
-    )
+    chats = await asyncio.gather(*(clients[i % 12].create_chat(f"over #{i}") for i in range(n)))
     before = standin_stats(stack)
     accepted: Counter = Counter()
     sent: dict[int, float] = {}
@@ -655,9 +709,7 @@ async def bench_overload(url: str, stack, quick: bool) -> dict:
     waits = {i: _ts(r["completed_at"]) - sent[i] for i, r in done.items()}
     by_finish = sorted(done, key=lambda i: _ts(done[i]["completed_at"]))
     # How far a reply finished from its arrival rank: 0 = strict arrival order.
-    displacement = [
-        abs(rank - sorted(done).index(i)) for rank, i in enumerate(by_finish)
-    ]
+    displacement = [abs(rank - sorted(done).index(i)) for rank, i in enumerate(by_finish)]
     result = {
         "keys": keys,
         "per_key_per_minute": per_minute,
@@ -688,7 +740,6 @@ async def bench_overload(url: str, stack, quick: bool) -> dict:
 async def bench_baseline(base: str, quick: bool) -> dict:
     """The stand-in straight from one asyncio loop through google-genai, configured as the worker
     configures it (v1beta, one pooled httpx client, no SDK retries)."""
-    import httpx
     from google import genai
     from google.genai import types
 
@@ -754,9 +805,7 @@ async def bench_baseline(base: str, quick: bool) -> dict:
             f" ms p50",
             flush=True,
         )
-    await http.post(
-        f"{base}/_standin/config", json={"first_chunk_ms": 0, "chunk_ms": 0}
-    )
+    await http.post(f"{base}/_standin/config", json={"first_chunk_ms": 0, "chunk_ms": 0})
     seconds = 10 if quick else 20
     await conc_loop(48, rounds=1)
     t0 = time.monotonic()
@@ -768,10 +817,7 @@ async def bench_baseline(base: str, quick: bool) -> dict:
         "calls": len(res),
         "calls_per_second": round(len(res) / elapsed, 1),
     }
-    print(
-        f"  direct SDK throughput: {results['throughput']['calls_per_second']}/s",
-        flush=True,
-    )
+    print(f"  direct SDK throughput: {results['throughput']['calls_per_second']}/s", flush=True)
     await http.aclose()
     return results
 
@@ -779,10 +825,7 @@ async def bench_baseline(base: str, quick: bool) -> dict:
 # ------------------------------------------------------------------------------------- main
 def machine() -> dict:
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     return {
         "nproc": os.cpu_count(),
@@ -798,9 +841,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("parts", nargs="*", default=["all"])
-    parser.add_argument(
-        "--quick", action="store_true", help="short runs, to try the bench"
-    )
+    parser.add_argument("--quick", action="store_true", help="short runs, to try the bench")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -810,7 +851,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench/results/latest.json"))
     args = parser.parse_args()
     parts = (
-        {"overhead", "throughput", "quota", "perday", "overload", "baseline"}
+        {"overhead", "throughput", "quota", "perday", "overload", "baseline", "streams"}
         if "all" in args.parts
         else set(args.parts)
     )
@@ -819,19 +860,12 @@ def main() -> int:
     report = {
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "machine": machine(),
-        "standin_latency": {
-            "first_chunk_ms": FIRST_MS,
-            "chunks": CHUNKS,
-            "chunk_ms": CHUNK_MS,
-        },
+        "standin_latency": {"first_chunk_ms": FIRST_MS, "chunks": CHUNKS, "chunk_ms": CHUNK_MS},
     }
     t_start = time.monotonic()
 
     if parts & {"overhead", "throughput"}:
-        print(
-            f"pipeline stack: backend, {args.workers} workers, stand-in, nginx",
-            flush=True,
-        )
+        print(f"pipeline stack: backend, {args.workers} workers, stand-in, nginx", flush=True)
         with running_stack("bench", workers=args.workers, env=BASE_ENV) as stack:
             wait_healthy(stack.url)
             report["pipeline_workers"] = args.workers
@@ -839,9 +873,7 @@ def main() -> int:
                 report["overhead"] = asyncio.run(bench_overhead(stack.url, args.quick))
             if "throughput" in parts:
                 report.update(
-                    asyncio.run(
-                        bench_sustained(stack, args.quick, args.profile, out.parent)
-                    )
+                    asyncio.run(bench_sustained(stack, args.quick, args.profile, out.parent))
                 )
     quota_env = {
         **BASE_ENV,
@@ -876,17 +908,17 @@ def main() -> int:
         env = {**quota_env, "KEYS_MAX_PER_MINUTE": "10", "STANDIN_RPM": "10"}
         with running_stack("benchover", workers=3, env=env) as stack:
             wait_healthy(stack.url)
-            report["overload"] = asyncio.run(
-                bench_overload(stack.url, stack, args.quick)
-            )
+            report["overload"] = asyncio.run(bench_overload(stack.url, stack, args.quick))
+    if "streams" in parts:
+        print(f"streams stack: one backend process, {IDLE_STREAMS} idle streams", flush=True)
+        env = {**BASE_ENV, "WEB_CONCURRENCY": "1", "USER_MAX_OPEN_STREAMS": str(IDLE_STREAMS)}
+        with running_stack("benchstreams", workers=args.workers, env=env) as stack:
+            wait_healthy(stack.url)
+            report["streams"] = asyncio.run(bench_streams(stack, args.quick))
     if "baseline" in parts:
         print("baseline: the stand-in alone, called through google-genai", flush=True)
-        with running_stack(
-            "benchdirect", components=("standin",), env=BASE_ENV
-        ) as stack:
-            report["baseline"] = asyncio.run(
-                bench_baseline(standin_url(stack), args.quick)
-            )
+        with running_stack("benchdirect", components=("standin",), env=BASE_ENV) as stack:
+            report["baseline"] = asyncio.run(bench_baseline(standin_url(stack), args.quick))
 
     if "overhead" in report and "baseline" in report:
         ratio = {}

@@ -55,6 +55,9 @@ RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 # Keys the stand-in accepts; they are not secrets and never reach Google.
 STANDIN_KEYS = "standin-key-0001,standin-key-0002,standin-key-0003"
 
+# Given to the processes, never printed nor written to .stack/NAME.json.
+SECRET_SETTINGS = ("GEMINI_API_KEYS", "SECRET_KEY", "DB_PASSWORD", "RABBITMQ_PASSWORD")
+
 # Caller settings reported in `.env` (all of the caller's environment reaches the services anyway).
 SETTING_PREFIXES = (
     "GEMINI_",
@@ -65,6 +68,9 @@ SETTING_PREFIXES = (
     "RABBITMQ_",
     "REDIS_",
     "DB_",
+    "LOGIN_",
+    "SIGNUPS_",
+    "ARGON2_",
 )
 SETTING_NAMES = {
     "DATABASE_URL",
@@ -78,6 +84,7 @@ SETTING_NAMES = {
     "USER_MESSAGES_PER_MINUTE",
     "HISTORY_MAX_CHARS",
     "SESSION_TTL_HOURS",
+    "SESSION_CLEANUP_INTERVAL_SECONDS",
     "COOKIE_SECURE",
     "LOG_LEVEL",
     "WEB_CONCURRENCY",
@@ -546,6 +553,9 @@ class Stack:
             frontend=state.get("frontend", "built"),
         )
         stack.ports, stack.env, stack.logs = state["ports"], state["env"], state["logs"]
+        if "standin" in stack.components and "GEMINI_API_KEYS" not in os.environ:
+            # Left out of the state file; the stand-in's keys are the only ones it can be.
+            stack.env["GEMINI_API_KEYS"] = STANDIN_KEYS
         stack.database = state.get("database", "")
         stack.procs = {c: [Proc(c, pid) for pid in pids] for c, pids in state["pids"].items()}
         return stack
@@ -597,6 +607,10 @@ class Stack:
             "RABBITMQ_URL": RABBITMQ_URL,
             "SECRET_KEY": secrets.token_urlsafe(32),
             "WEB_CONCURRENCY": "2",  # uvicorn's process count, as in docker-compose.yml
+            # Every client of a native stack is 127.0.0.1, and the tests and benchmarks sign up
+            # hundreds of users: the per-address sign-up limit would stop them (nginx exempts
+            # loopback for the same reason). The caller's own value wins.
+            "SIGNUPS_PER_ADDRESS_PER_HOUR": "0",
         }
         public = [
             f"http://{host}:{self.ports[c]}"
@@ -870,7 +884,7 @@ class Stack:
         state = {
             "url": self.url,
             "ports": self.ports,
-            "env": self.env,
+            "env": {k: v for k, v in self.env.items() if k not in SECRET_SETTINGS},
             "pids": {c: [p.pid for p in procs] for c, procs in self.procs.items()},
             "logs": self.logs,
             "database": self.database,

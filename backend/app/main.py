@@ -12,11 +12,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
+from fastapi_offline import FastAPIOffline
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.api.hsts import StrictTransportSecurity
 from app.api.routes import admin, auth, chats, events, messages, meta
 from app.api.schemas import ERROR_RESPONSES
 from app.core.config import Settings, get_settings
@@ -24,36 +26,44 @@ from app.core.container import Container
 from app.core.redis_keys import RedisKeys
 from app.core.shutdown import on_stop_signal
 from app.db.session import make_engine, make_sessionmaker
+from app.services import accounts
 from app.services.broker import Broker
 from app.services.errors import RateLimited, ServiceError, Unauthorized
+from app.services.event_hub import EventHub
 from app.services.events import EventLog
+from app.services.hashing import HashPool
+from app.services.open_streams import OpenStreams
 from app.services.outbox import relay_forever
 from app.services.responses import ResponseConsumer
 
 log = logging.getLogger("app")
 
 REDIS_TIMEOUT_SECONDS = 2.0
+REDIS_POOL_SIZE = 50
+# The shared event reader's XREAD BLOCK: it is cut short whenever a chat joins, so this only
+# bounds how long a dead connection goes unnoticed.
+EVENTS_BLOCK_MS = 5_000
 BUSY_RETRY_SECONDS = 1
 DATABASE_DOWN_RETRY_SECONDS = 5
 
 
 def _container(settings: Settings) -> Container:
     engine = make_engine(settings)
-    redis = Redis.from_url(
+    # Commands are short (no blocking reads share this pool), so a burst waits its turn for a
+    # connection rather than failing as redis-py's default pool does past 100.
+    pool = BlockingConnectionPool.from_url(
         settings.REDIS_URL,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_TIMEOUT_SECONDS,
         decode_responses=True,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         health_check_interval=30,
     )
-    blocking = Redis.from_url(
-        settings.REDIS_URL,
-        decode_responses=True,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=events.FOLLOW_BLOCK_MS / 1000 + 5,
-        health_check_interval=30,
-    )
+    redis = Redis(connection_pool=pool)
     keys = RedisKeys(settings.REDIS_KEY_PREFIX)
+    stopping = asyncio.Event()
+    hub = EventHub(settings.REDIS_URL, redis, keys, EVENTS_BLOCK_MS, stopping)
     return Container(
         settings=settings,
         engine=engine,
@@ -61,8 +71,18 @@ def _container(settings: Settings) -> Container:
         sessionmaker=make_sessionmaker(engine),
         redis=redis,
         keys=keys,
-        events=EventLog(redis, blocking, keys),
+        events=EventLog(redis, keys),
+        hub=hub,
+        open_streams=OpenStreams(
+            redis,
+            keys,
+            settings.USER_MAX_OPEN_STREAMS,
+            settings.STREAM_SESSION_CHECK_SECONDS,
+            hub,
+        ),
         broker=Broker(settings),
+        passwords=HashPool(settings.ARGON2_CONCURRENCY, settings.ARGON2_QUEUE),
+        stopping=stopping,
     )
 
 
@@ -71,9 +91,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     c = _container(app.state.settings)
     app.state.container = c
     on_stop_signal(c.stopping)
+    c.hub.start()
     tasks = [
         asyncio.create_task(c.broker.run(ResponseConsumer(c)), name="broker"),
         asyncio.create_task(relay_forever(c), name="outbox-relay"),
+        asyncio.create_task(accounts.remove_expired_forever(c), name="session-cleanup"),
+        asyncio.create_task(c.open_streams.check_forever(c.autocommit), name="stream-check"),
     ]
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection scans only what requests made (50 ms pauses under load otherwise).
@@ -90,13 +113,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await c.broker.close()
+        await c.hub.close()
         await c.events.close()
         await c.engine.dispose()
+        c.passwords.close()
 
 
 async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
     headers = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited):  # Busy (503) too
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
@@ -159,14 +184,19 @@ def create_app() -> FastAPI:
     logging.basicConfig(
         level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = FastAPI(
+    # Swagger UI's files come from the fastapi-offline package (pinned in uv.lock), not a CDN.
+    app = FastAPIOffline(
         title="Chat backend",
         lifespan=lifespan,
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        static_url="/api/docs/assets",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.settings = settings
+    if settings.COOKIE_SECURE:
+        app.add_middleware(StrictTransportSecurity)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,

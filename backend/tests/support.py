@@ -406,7 +406,13 @@ class WorkerRole:
         self.redis.expire(key, 86400)
         return entry_id
 
-    def streaming(self, chat_id: str, message_id: str, attempt: int = 0) -> str:
+    def streaming(
+        self, chat_id: str, message_id: str, attempt: int = 0, request_id: str | None = None
+    ) -> str:
+        """With `request_id`, also holds the worker's claim on that attempt, as a live worker
+        does while it runs one; without it, the stream looks like a dead worker's."""
+        if request_id is not None:
+            self.redis.set(f"{self.run.prefix}claim:{request_id}:{attempt}", "test", px=60_000)
         return self.emit(
             chat_id,
             "message.status",

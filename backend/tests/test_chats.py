@@ -1,3 +1,7 @@
+import base64
+import json
+import uuid
+
 import psycopg
 
 from tests.support import Api, RunNames, WorkerRole
@@ -60,10 +64,29 @@ def test_list_pages_by_latest_activity(alice: Api, worker: WorkerRole) -> None:
     assert alice.get("/chats").json()["next"] is None
 
 
+def _cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
 def test_list_rejects_bad_paging(alice: Api) -> None:
     for params in [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"before": "garbage!"}]:
         answer = alice.get("/chats", params=params)
         assert answer.status_code == 422, (params, answer.text)
+    crafted = [
+        ["2024-01-01T00:00:00+00:00", 1],  # a number where the chat id belongs
+        [1, str(uuid.uuid4())],
+        ["2024-01-01T00:00:00+00:00", ["nested"]],
+        ["2024-01-01T00:00:00+00:00", str(uuid.uuid4()), "extra"],
+        {"a": 1, "b": 2},
+        "just a string",
+        None,
+        ["0001-01-01T00:00:00+14:00", str(uuid.uuid4())],  # out of range once in UTC
+        ["2024-01-01T00:00:00", str(uuid.uuid4())],  # no time zone
+    ]
+    for value in crafted:
+        answer = alice.get("/chats", params={"before": _cursor(value)})
+        assert answer.status_code == 422, (value, answer.text)
+        assert "cursor" in answer.json()["detail"]
 
 
 def test_get_patch_and_delete(alice: Api, run: RunNames, worker: WorkerRole) -> None:
@@ -81,9 +104,10 @@ def test_get_patch_and_delete(alice: Api, run: RunNames, worker: WorkerRole) -> 
         assert alice.patch(f"/chats/{chat['id']}", json=body).status_code == 422
 
     reply = alice.send(chat["id"], "hello")["assistant_message"]
+    request, _ = worker.take_request(reply["id"])
     assert alice.delete(f"/chats/{chat['id']}").status_code == 204
     # The reply in progress is called off: the worker need not spend a key on it.
-    assert worker.redis.get(f"{run.prefix}cancel:{reply['id']}") == "1"
+    assert worker.redis.get(f"{run.prefix}cancel:{request['request_id']}") == "1"
     assert alice.get(f"/chats/{chat['id']}").status_code == 404
     assert alice.get(f"/chats/{chat['id']}/messages").status_code == 404
     assert alice.delete(f"/chats/{chat['id']}").status_code == 404

@@ -195,6 +195,35 @@ def test_redis_down_degrades_and_recovers(faulty: Faulty, user: Api) -> None:
         assert stream.status_code == 200
 
 
+def test_an_open_stream_ends_when_redis_goes_and_resumes_exactly_after(
+    faulty: Faulty, user: Api
+) -> None:
+    chat = user.new_chat()["id"]
+    stream = SseStream(user, chat, read_timeout=20)
+    try:
+        seen = faulty.worker.delta(chat, "m", 0, "before")
+        assert stream.next()["id"] == seen
+        faulty.redis.pause()
+        try:
+            # The stream ends, so the browser reconnects; meanwhile a worker keeps writing.
+            with pytest.raises(AssertionError, match="stream ended"):
+                stream.next()
+            missed = faulty.worker.delta(chat, "m", 1, "during")
+            assert user.get(f"/chats/{chat}/events").status_code == 503
+        finally:
+            faulty.redis.resume()
+    finally:
+        stream.close()
+    wait_for(lambda: _health(faulty).status_code == 200, "health to recover")
+    again = SseStream(user, chat, last_event_id=seen)
+    try:
+        assert again.next()["id"] == missed
+        live = faulty.worker.delta(chat, "m", 2, "after")
+        assert again.next()["id"] == live
+    finally:
+        again.close()
+
+
 def test_a_stop_signal_ends_open_streams(faulty: Faulty, user: Api) -> None:
     # Last in this module: it stops the server. Without the stop watch, uvicorn's graceful
     # shutdown would wait for the open event stream forever.

@@ -15,6 +15,7 @@ from .delta_writer import DeltaWriter
 from .events import ChatEvents
 from .queue.messages import GeminiRequest, Usage
 from .rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool, Lease, pacific_day
+from .storable import storable
 
 # A brief 5xx, timeout or proxy error is tried again at once on another key, up to this many
 # times within the attempt, after a short jittered pause; only then the retry queues take over.
@@ -75,7 +76,7 @@ class Processor:
                 lease = await self._pool.acquire(
                     model, request.request_id, user=user, estimate=estimate,
                     max_wait_s=settings.keys_max_wait_seconds,
-                    unless=self._events.cancel_flag(request.message_id), avoid=avoid,
+                    unless=self._events.cancel_flag(request.request_id), avoid=avoid,
                     on_wait=None if announced else queued,
                 )
             except FlagSet:
@@ -99,11 +100,15 @@ class Processor:
                 await self._events.reset(request.chat_id, request.message_id)
                 needs_reset = False
             state, parts = StreamState(), []
-            deltas = DeltaWriter(self._events, request.chat_id, request.message_id)
+            deltas = DeltaWriter(
+                self._events, request.chat_id, request.message_id, request.request_id
+            )
             try:
                 # aclosing: leaving early (cancel, Redis error) closes the upstream call now.
                 async with aclosing(self._api.stream(kid, model, request, state)) as chunks:
-                    async for text in chunks:
+                    async for raw in chunks:
+                        if not (text := storable(raw)):
+                            continue
                         parts.append(text)
                         if await deltas.add(text):
                             break

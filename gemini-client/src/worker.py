@@ -16,6 +16,7 @@ from .api.gemini import GeminiApi
 from .core.config import Settings
 from .core.logging import log
 from .events import ChatEvents
+from .idempotency import Claims
 from .processor import Outcome, Processor
 from .queue.messages import GeminiRequest, GeminiResponse, ResponseError
 from .queue.topology import Topology, json_message
@@ -49,6 +50,7 @@ class Worker:
         self._processor = Processor(
             settings, self._pool, self._api, ChatEvents(self._redis, settings.redis_key_prefix)
         )
+        self._claims = Claims(self._redis, settings.redis_key_prefix)
         self._connection: AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
@@ -183,8 +185,14 @@ class Worker:
             return
         extra = {"request_id": request.request_id, "attempt": request.attempt}
         log.info("request_received", extra={**extra, "redelivered": message.redelivered})
-        outcome = await self._processor.run(request, message.redelivered)
-        await self._settle(request, outcome)
+        async with self._claims.run_once(request.request_id, request.attempt) as run:
+            if run.done:
+                log.info("request_duplicate", extra=extra)
+                await message.ack()
+                return
+            outcome = await self._processor.run(request, message.redelivered)
+            await self._settle(request, outcome)
+            run.finish()
         await message.ack()
         log.info("request_done", extra={
             **extra, "outcome": outcome.status, "key_id": outcome.key_id,

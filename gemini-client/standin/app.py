@@ -206,6 +206,7 @@ def build_app(dials: Dials) -> Starlette:
                 return _stream_response([wire.sse(blocked)], [0], standin)
 
         text = reply_text(last_user, turns=len(contents), system_instruction=system)
+        text += standin.dials.reply_suffix
         pieces = split_chunks(text, standin.dials.chunks)
         frames, done = [], 0
         for i, piece in enumerate(pieces):
@@ -273,9 +274,9 @@ def build_app(dials: Dials) -> Starlette:
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"detail": str(exc)}, status_code=400)
             standin.faults.extend(faults)
-        return JSONResponse(
-            {**standin.dials.__dict__, "faults": [f.__dict__ for f in standin.faults]}
-        )
+        # json.dumps escapes, so a `reply_suffix` with a lone surrogate can be echoed back.
+        answer = {**standin.dials.__dict__, "faults": [f.__dict__ for f in standin.faults]}
+        return Response(json.dumps(answer), media_type="application/json")
 
     async def stats(_: Request) -> Response:
         return JSONResponse(standin.stats.as_dict())

@@ -41,6 +41,9 @@ class Dials:
     chunk_ms: int = 40
     fault_rate: float = 0.0  # share of calls answered with a 503
     models: list[str] = field(default_factory=lambda: _csv(DEFAULT_MODELS))
+    # Appended to every reply: text Google may send that a store refuses (U+0000, a lone
+    # surrogate), so the worker's and the backend's handling of it can be tested.
+    reply_suffix: str = ""
 
     @classmethod
     def from_env(cls) -> "Dials":
@@ -58,6 +61,7 @@ class Dials:
                 chunk_ms=int(env.get("STANDIN_CHUNK_MS", "40")),
                 fault_rate=float(env.get("STANDIN_FAULT_RATE", "0")),
                 models=_csv(env.get("STANDIN_MODELS", DEFAULT_MODELS)),
+                reply_suffix=env.get("STANDIN_REPLY_SUFFIX", ""),
             )._checked()
         except ValueError as exc:
             raise SystemExit(f"standin: bad STANDIN_* setting: {exc}") from None

@@ -12,9 +12,14 @@ from .support import PYTHON, ROOT, clean_env, key_id, request, wait_for
 
 
 def test_bad_setting_stops_start_with_one_line_naming_it(env):
+    placeholder = "replace-with-a-long-random-hex-string"  # .env.example's
     for name, value in [("SECRET_KEY", ""), ("HTTP_PROXY", "ftp://proxy:21"),
                         ("KEYS_LIMITS", "gemini-2.5-pro:5"),
-                        ("QUEUE_RETRY_DELAYS", "1,soon"), ("KEYS_MAX_PER_MINUTE", "0")]:
+                        ("QUEUE_RETRY_DELAYS", "1,soon"), ("KEYS_MAX_PER_MINUTE", "0"),
+                        ("GEMINI_API_KEYS", "replace-with-key-1,replace-with-key-2"),
+                        ("SECRET_KEY", placeholder),
+                        ("RABBITMQ_URL", f"amqp://chat:{placeholder}@rabbitmq:5672/"),
+                        ("REDIS_URL", f"redis://:{placeholder}@redis:6379/0")]:
         done = subprocess.run(
             [PYTHON, "-m", "src.main"], cwd=ROOT, env=clean_env({**env, name: value}),
             capture_output=True, text=True, timeout=60,
@@ -22,6 +27,7 @@ def test_bad_setting_stops_start_with_one_line_naming_it(env):
         assert done.returncode != 0
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and name in lines[0], done.stderr
+        assert placeholder not in lines[0]
 
 
 async def first_delta(events, chat_id: str) -> bool:

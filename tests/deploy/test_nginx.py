@@ -25,6 +25,7 @@ from support import ROOT, resolved_compose
 sys.path.insert(0, str(ROOT / "scripts"))
 from stack import NGINX_TEMPLATE, free_port, port_open, write_nginx_config
 
+EVENTS_PER_ADDRESS = 200  # limit_conn of the events location
 FRONTEND_STATIC_CONF = ROOT / "frontend" / "docker" / "nginx.conf"
 # The http {} block of the official nginx image's /etc/nginx/nginx.conf, which includes conf.d.
 IMAGE_MAIN_CONF = """
@@ -162,6 +163,7 @@ class Upstream(ThreadingHTTPServer):
     def __init__(self):
         self.seen: list[dict] = []
         self.first_read = threading.Event()
+        self.release_held = threading.Event()  # ends the streams of chat "held"
         super().__init__(("127.0.0.1", 0), UpstreamHandler)
 
     @property
@@ -177,6 +179,16 @@ class UpstreamHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.seen.append({"path": self.path, "headers": dict(self.headers)})
+        if self.path.endswith("/held/events"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b": open\n\n")
+            self.wfile.flush()
+            self.server.release_held.wait(30)
+            self.close_connection = True
+            return
         if self.path.endswith("/events"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -261,6 +273,24 @@ class Site(unittest.TestCase):
         rest = response.read()
         self.assertIn(b'"two"', rest)
 
+    def test_open_event_streams_per_address_are_capped(self):
+        """limit_conn: past EVENTS_PER_ADDRESS open streams from one address, 429; other
+        routes from that address still answer."""
+        held = []
+        self.addCleanup(self.backend.release_held.set)
+        for _ in range(EVENTS_PER_ADDRESS):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            self.addCleanup(conn.close)
+            conn.request("GET", "/api/chats/held/events")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            response.read1(64)
+            held.append(response)
+        status, _, _ = _get(self.port, "/api/chats/held/events")
+        self.assertEqual(status, 429)
+        status, _, _ = _get(self.port, "/api/chats?limit=5")
+        self.assertEqual(status, 200)
+
     def test_api_goes_to_the_backend_with_forwarding_headers(self):
         status, _headers, _ = _get(self.port, "/api/chats?limit=5")
         self.assertEqual(status, 200)
@@ -278,9 +308,29 @@ class Site(unittest.TestCase):
         self.assertEqual(headers["x-content-type-options"], "nosniff")
         self.assertEqual(headers["referrer-policy"], "strict-origin-when-cross-origin")
         self.assertNotIn("nginx/", headers.get("server", ""))
-        # Swagger UI needs its CDN bundle and an inline bootstrap script; only there.
+        # Swagger UI needs an inline bootstrap script, only there; its bundle is the backend's.
         _, headers, _ = _get(self.port, "/api/docs")
-        self.assertIn("https://cdn.jsdelivr.net", headers["content-security-policy"])
+        docs_csp = headers["content-security-policy"]
+        self.assertIn("script-src 'self' 'unsafe-inline';", docs_csp)
+        self.assertNotIn("https:", docs_csp)
+
+    def test_sign_in_routes_are_rate_limited_per_address(self):
+        def login(source: str) -> tuple[int, dict, bytes]:
+            return _post(self.port, "/api/auth/login", b'{"email":"a@b.c","password":"x"}', source)
+
+        # 127.0.0.2 is a loopback address that is not exempt: a client of its own.
+        statuses = [login("127.0.0.2")[0] for _ in range(40)]
+        self.assertEqual(statuses[:20], [202] * 20)  # the burst goes through at once
+        self.assertIn(429, statuses[20:])
+        status, headers, body = login("127.0.0.2")
+        self.assertEqual(status, 429)
+        self.assertEqual(headers["retry-after"], "1")
+        self.assertIn("too many sign-in requests", json.loads(body)["detail"])
+        # Another address is not affected, nor the rest of the API, nor the native stack's
+        # own loopback clients.
+        self.assertEqual(login("127.0.0.3")[0], 202)
+        self.assertEqual(_post(self.port, "/api/chats/x/messages", b"{}", "127.0.0.2")[0], 202)
+        self.assertEqual([login("127.0.0.1")[0] for _ in range(40)], [202] * 40)
 
     def test_gzip_for_javascript_and_json(self):
         for path in ("/assets/index-abc.js", "/api/chats.json"):
@@ -331,6 +381,16 @@ def _get(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def _post(port: int, path: str, body: bytes, source: str) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:

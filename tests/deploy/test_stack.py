@@ -99,15 +99,21 @@ class Launcher(unittest.TestCase):
     def test_cli_up_and_down(self):
         name = f"deploy-cli-{os.getpid()}"
         script = [sys.executable, str(ROOT / "scripts" / "stack.py")]
+        secrets = {"GEMINI_API_KEYS": "AIzaSy-deploy-test-key", "SECRET_KEY": "s3cret-deploy"}
         up = subprocess.run(
             [*script, "up", "--name", name, "--components", "nginx"],
             capture_output=True,
             text=True,
             timeout=120,
+            env={**os.environ, **secrets},
         )
         self.assertEqual(up.returncode, 0, up.stderr)
         state = json.loads(up.stdout)
         try:
+            written = (ROOT / ".stack" / f"{name}.json").read_text()
+            for secret in secrets.values():
+                self.assertNotIn(secret, up.stdout + up.stderr)
+                self.assertNotIn(secret, written)
             with urllib.request.urlopen(state["url"] + "/healthz", timeout=10) as response:
                 self.assertEqual(response.status, 200)
         finally:

@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.core.config import Settings
 from app.core.redis_keys import RedisKeys
 from app.services.broker import Broker
+from app.services.event_hub import EventHub
 from app.services.events import EventLog
+from app.services.hashing import HashPool
+from app.services.open_streams import OpenStreams
 from app.services.outbox import Outbox
 
 
@@ -23,7 +26,10 @@ class Container:
     redis: Redis
     keys: RedisKeys
     events: EventLog
+    hub: EventHub  # every open event stream of this process, read from Redis by one reader
+    open_streams: OpenStreams
     broker: Broker
-    outbox: Outbox = field(default_factory=Outbox)
+    passwords: HashPool
     # Set when the process is asked to stop: open event streams end then.
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event
+    outbox: Outbox = field(default_factory=Outbox)

@@ -1,10 +1,9 @@
 """The per-chat event stream in Redis (docs/CONTRACTS.md, "Event stream")."""
 
-import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -35,14 +34,12 @@ def is_entry_id(value: str) -> bool:
 
 
 class EventLog:
-    def __init__(self, redis: Redis, blocking_redis: Redis, keys: RedisKeys) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
-        self._blocking = blocking_redis  # long socket timeout, for XREAD BLOCK
         self._keys = keys
 
     async def close(self) -> None:
         await self._redis.aclose()
-        await self._blocking.aclose()
 
     async def append(self, chat_id: UUID, events: Iterable[tuple[str, dict[str, Any]]]) -> bool:
         """Append events after a commit; False if Redis is unavailable. That must not undo what
@@ -96,6 +93,16 @@ class EventLog:
         found.reverse()
         return found
 
+    async def attempt_text(self, chat_id: UUID, message_id: UUID) -> str:
+        """The text of this reply's current attempt, as a client applying its deltas shows it."""
+        shown: list[str] = []
+        for event in await self.current_attempts(chat_id, "+", {str(message_id)}):
+            if event.event == "message.reset":
+                shown.clear()
+            elif event.event == "message.delta":
+                shown.append(json.loads(event.data).get("text", ""))
+        return "".join(shown)
+
     async def is_streaming(self, chat_id: UUID, message_id: UUID) -> bool:
         """Whether the latest status entry of this reply says a worker is streaming it now."""
         key = self._keys.events(chat_id)
@@ -112,19 +119,6 @@ class EventLog:
             if len(page) < _SCAN_PAGE:
                 return False
             high = f"({page[-1][0]}"
-
-    async def follow(
-        self, chat_id: UUID, after: str, block_ms: int, stopping: asyncio.Event
-    ) -> AsyncIterator[Event]:
-        """Entries after `after` until `stopping` is set (checked at least every block_ms)."""
-        key = self._keys.events(chat_id)
-        cursor = after
-        while not stopping.is_set():
-            reply = await self._blocking.xread({key: cursor}, block=block_ms, count=200)
-            for _stream, entries in reply or ():
-                for entry_id, fields in entries:
-                    cursor = entry_id
-                    yield Event(entry_id, fields.get("event", ""), fields.get("data", ""))
 
 
 def _message_and_status(fields: dict[str, str]) -> tuple[str | None, str | None]:

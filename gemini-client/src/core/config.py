@@ -9,6 +9,9 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# .env.example's secrets all start so; left in place they would be public passwords.
+PLACEHOLDER = "replace-with-"
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -117,6 +120,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{chain!r}: expected model>fallback[>fallback...]")
             chains[models[0]] = models[1:]
         return chains
+
+    @field_validator(
+        "gemini_api_keys", "rabbitmq_url", "rabbitmq_password", "redis_url", "secret_key"
+    )
+    @classmethod
+    def _no_placeholder(cls, value: object) -> object:
+        values = value if isinstance(value, list) else [value]
+        if any(PLACEHOLDER in (v or "") for v in values):
+            raise ValueError(
+                "still holds .env.example's placeholder; set the real value"
+            )
+        return value
 
     @field_validator("queue_retry_delays", mode="before")
     @classmethod

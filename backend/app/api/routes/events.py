@@ -12,11 +12,10 @@ from app.api.deps import ContainerDep, CurrentUser
 from app.api.schemas import JSON_ERROR_RESPONSES
 from app.db.models import FINAL_STATUSES, Chat, Message
 from app.services.errors import Invalid, NotFound, Unavailable
+from app.services.event_hub import Subscription
 from app.services.events import Event, is_entry_id
 
 router = APIRouter(tags=["events"])
-
-FOLLOW_BLOCK_MS = 1_000  # also how long a stop signal may wait for an idle stream
 
 
 @dataclass
@@ -66,6 +65,27 @@ async def start_stream(
     return StreamStart(chat_id, cursor, backlog)
 
 
+async def open_stream(
+    start: Annotated[StreamStart, Depends(start_stream)], user: CurrentUser, c: ContainerDep
+) -> AsyncIterator[Subscription]:
+    """A place under the user's cap and a subscription to the process's shared reader, both
+    given back once the response has ended."""
+    try:
+        slot = await c.open_streams.take(user.id)
+    except RedisError:
+        raise Unavailable("live events are unavailable right now (Redis); retry shortly") from None
+    try:
+        subscription = await c.hub.subscribe(start.chat_id, start.cursor, user.token_digest)
+    except RedisError:
+        await c.open_streams.give_back(slot)
+        raise Unavailable("live events are unavailable right now (Redis); retry shortly") from None
+    try:
+        yield subscription
+    finally:
+        subscription.close()
+        await c.open_streams.give_back(slot)
+
+
 def _frame(event: Event) -> ServerSentEvent:
     return ServerSentEvent(id=event.id, event=event.event or None, raw_data=event.data)
 
@@ -76,17 +96,13 @@ def _frame(event: Event) -> ServerSentEvent:
     responses=JSON_ERROR_RESPONSES,
 )
 async def chat_events(
-    start: Annotated[StreamStart, Depends(start_stream)], c: ContainerDep
+    start: Annotated[StreamStart, Depends(start_stream)],
+    subscription: Annotated[Subscription, Depends(open_stream)],
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events of one chat: `message.delta`, `message.status`, `message.completed`,
-    `message.reset`. Resume with the `Last-Event-ID` header."""
+    `message.reset`. Resume with the `Last-Event-ID` header. The stream ends when Redis fails,
+    the server stops or the login session ends; browsers reconnect with Last-Event-ID."""
     for event in start.backlog:
         yield _frame(event)
-    try:
-        async for event in c.events.follow(
-            start.chat_id, start.cursor, FOLLOW_BLOCK_MS, c.stopping
-        ):
-            yield _frame(event)
-    except RedisError:
-        # Ending the stream makes the browser reconnect with Last-Event-ID once Redis is back.
-        return
+    async for event in subscription.events():
+        yield _frame(event)
