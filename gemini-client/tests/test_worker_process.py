@@ -13,9 +13,11 @@ from .support import PYTHON, ROOT, clean_env, key_id, request, wait_for
 
 def test_bad_setting_stops_start_with_one_line_naming_it(env):
     placeholder = "replace-with-a-long-random-hex-string"  # .env.example's
-    for name, value in [("GEMINI_API_KEYS", ""), ("HTTP_PROXY", "ftp://proxy:21"),
+    for name, value in [("SECRET_KEY", ""), ("HTTP_PROXY", "ftp://proxy:21"),
+                        ("KEYS_LIMITS", "gemini-2.5-pro:5"),
                         ("QUEUE_RETRY_DELAYS", "1,soon"), ("KEYS_MAX_PER_MINUTE", "0"),
                         ("GEMINI_API_KEYS", "replace-with-key-1,replace-with-key-2"),
+                        ("SECRET_KEY", placeholder),
                         ("RABBITMQ_URL", f"amqp://chat:{placeholder}@rabbitmq:5672/"),
                         ("REDIS_URL", f"redis://:{placeholder}@redis:6379/0")]:
         done = subprocess.run(

@@ -92,9 +92,16 @@ async def _commit_reply(db: AsyncSession) -> None:
 
 
 def _gemini_request(
-    c: Container, chat: Any, chat_id: UUID, reply_id: UUID, request_id: UUID, history: list
+    c: Container,
+    user_id: UUID,
+    chat: Any,
+    chat_id: UUID,
+    reply_id: UUID,
+    request_id: UUID,
+    history: list,
 ) -> GeminiRequest:
     return GeminiRequest(
+        user_id=user_id,
         request_id=request_id,
         chat_id=chat_id,
         message_id=reply_id,
@@ -205,7 +212,9 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
         history.append(_Turn("user", content, "completed"))
         # The same JSON text is the outbox row's payload and the published body.
-        body = _gemini_request(c, chat, chat_id, reply_id, request_id, history).model_dump_json()
+        body = _gemini_request(
+            c, user_id, chat, chat_id, reply_id, request_id, history
+        ).model_dump_json()
         title = None
         if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the first message names it
             title = " ".join(content.split())[:AUTO_TITLE_CHARS]
@@ -305,6 +314,7 @@ async def retry(
     message.request_id = uuid.uuid4()
     request = _gemini_request(
         c,
+        user_id,
         chat,
         chat_id,
         message.id,
