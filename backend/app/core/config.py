@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     LOGIN_FAILURES_PER_ACCOUNT: int = Field(10, ge=0)  # 0: no limit
     LOGIN_FAILURES_PER_ADDRESS: int = Field(100, ge=0)  # 0: no limit
     SIGNUPS_PER_ADDRESS_PER_HOUR: int = Field(20, ge=0)  # 0: no limit
-    ARGON2_CONCURRENCY: int = Field(2, ge=1)
-    ARGON2_QUEUE: int = Field(32, ge=0)
+    ARGON2_CONCURRENCY: int = Field(1, ge=1)
+    ARGON2_QUEUE: int = Field(16, ge=0)
     LOG_LEVEL: str = "INFO"
 
     # Not in the shared tables: tuning knobs with safe defaults.
