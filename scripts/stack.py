@@ -68,6 +68,9 @@ SETTING_PREFIXES = (
     "RABBITMQ_",
     "REDIS_",
     "DB_",
+    "LOGIN_",
+    "SIGNUPS_",
+    "ARGON2_",
 )
 SETTING_NAMES = {
     "DATABASE_URL",
@@ -81,6 +84,7 @@ SETTING_NAMES = {
     "USER_MESSAGES_PER_MINUTE",
     "HISTORY_MAX_CHARS",
     "SESSION_TTL_HOURS",
+    "SESSION_CLEANUP_INTERVAL_SECONDS",
     "COOKIE_SECURE",
     "LOG_LEVEL",
     "WEB_CONCURRENCY",
@@ -603,6 +607,10 @@ class Stack:
             "RABBITMQ_URL": RABBITMQ_URL,
             "SECRET_KEY": secrets.token_urlsafe(32),
             "WEB_CONCURRENCY": "2",  # uvicorn's process count, as in docker-compose.yml
+            # Every client of a native stack is 127.0.0.1, and the tests and benchmarks sign up
+            # hundreds of users: the per-address sign-up limit would stop them (nginx exempts
+            # loopback for the same reason). The caller's own value wins.
+            "SIGNUPS_PER_ADDRESS_PER_HOUR": "0",
         }
         public = [
             f"http://{host}:{self.ports[c]}"

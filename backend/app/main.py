@@ -12,11 +12,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.api.hsts import StrictTransportSecurity
 from app.api.routes import admin, auth, chats, events, messages, meta
 from app.api.schemas import ERROR_RESPONSES
 from app.core.config import Settings, get_settings
@@ -24,10 +26,12 @@ from app.core.container import Container
 from app.core.redis_keys import RedisKeys
 from app.core.shutdown import on_stop_signal
 from app.db.session import make_engine, make_sessionmaker
+from app.services import accounts
 from app.services.broker import Broker
 from app.services.errors import RateLimited, ServiceError, Unauthorized
 from app.services.event_hub import EventHub
 from app.services.events import EventLog
+from app.services.hashing import HashPool
 from app.services.open_streams import OpenStreams
 from app.services.outbox import relay_forever
 from app.services.responses import ResponseConsumer
@@ -77,6 +81,7 @@ def _container(settings: Settings) -> Container:
             hub,
         ),
         broker=Broker(settings),
+        passwords=HashPool(settings.ARGON2_CONCURRENCY, settings.ARGON2_QUEUE),
         stopping=stopping,
     )
 
@@ -90,6 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(c.broker.run(ResponseConsumer(c)), name="broker"),
         asyncio.create_task(relay_forever(c), name="outbox-relay"),
+        asyncio.create_task(accounts.remove_expired_forever(c), name="session-cleanup"),
         asyncio.create_task(c.open_streams.check_forever(c.autocommit), name="stream-check"),
     ]
     # What start-up made lives as long as the process: out of the collector's sight, a full
@@ -110,11 +116,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await c.hub.close()
         await c.events.close()
         await c.engine.dispose()
+        c.passwords.close()
 
 
 async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
     headers = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited):  # Busy (503) too
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
@@ -177,14 +184,19 @@ def create_app() -> FastAPI:
     logging.basicConfig(
         level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = FastAPI(
+    # Swagger UI's files come from the fastapi-offline package (pinned in uv.lock), not a CDN.
+    app = FastAPIOffline(
         title="Chat backend",
         lifespan=lifespan,
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        static_url="/api/docs/assets",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.settings = settings
+    if settings.COOKIE_SECURE:
+        app.add_middleware(StrictTransportSecurity)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,

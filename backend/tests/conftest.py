@@ -16,6 +16,7 @@ from tests.support import (
 MAX_MESSAGE_CHARS = 500
 HISTORY_MAX_CHARS = 1000
 USER_MESSAGES_PER_MINUTE = 6
+SESSION_CLEANUP_INTERVAL_SECONDS = 1
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +47,9 @@ def server(run: RunNames, worker: WorkerRole, logs) -> Iterator[Server]:
             MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
             HISTORY_MAX_CHARS=HISTORY_MAX_CHARS,
             USER_MESSAGES_PER_MINUTE=USER_MESSAGES_PER_MINUTE,
+            SESSION_CLEANUP_INTERVAL_SECONDS=SESSION_CLEANUP_INTERVAL_SECONDS,
+            # The suite signs up hundreds of users from 127.0.0.1; test_signin has its own server.
+            SIGNUPS_PER_ADDRESS_PER_HOUR=0,
         ),
         logs,
     )

@@ -1,8 +1,9 @@
 import secrets
 
 import httpx
+import psycopg
 
-from tests.support import Api, RunNames, Server, register
+from tests.support import Api, RunNames, Server, register, wait_for
 
 
 def test_first_account_is_admin_later_ones_are_not(admin: Api, alice: Api) -> None:
@@ -137,3 +138,75 @@ def test_closed_registration_answers_403(run: RunNames, server: Server, logs) ->
         assert login.status_code == 200
     finally:
         closed.stop()
+
+
+def test_an_email_that_grows_when_lowercased_is_refused(anon: Api) -> None:
+    # 306 characters as sent, 606 once lowercased: more than the column holds.
+    email = "İ" * 300 + "@x.com"
+    for path in ("/auth/register", "/auth/login"):
+        answer = anon.post(path, json={"email": email, "password": "password1"})
+        assert answer.status_code == 422, (path, answer.text)
+        assert "320" in answer.text
+
+
+def _login(server: Server, email: str, password: str = "correct horse") -> httpx.Response:
+    return httpx.post(
+        server.url + "/api/auth/login", json={"email": email, "password": password}, timeout=15
+    )
+
+
+def test_password_change_ends_the_other_sessions(server: Server, alice: Api) -> None:
+    email = alice.user["email"]
+    other = Api(server.url, _login(server, email).json()["access_token"])
+    assert other.get("/auth/me").status_code == 200  # cached in Redis now
+
+    wrong = alice.post(
+        "/auth/password", json={"current_password": "not mine", "new_password": "new secret 1"}
+    )
+    assert wrong.status_code == 403 and "current password" in wrong.json()["detail"]
+    short = alice.post(
+        "/auth/password", json={"current_password": "correct horse", "new_password": "short"}
+    )
+    assert short.status_code == 422
+    assert other.get("/auth/me").status_code == 200
+
+    changed = alice.post(
+        "/auth/password",
+        json={"current_password": "correct horse", "new_password": "new secret 1"},
+    )
+    assert changed.status_code == 204, changed.text
+    assert alice.get("/auth/me").status_code == 200  # the session that changed it stays
+    assert other.get("/auth/me").status_code == 401
+    assert _login(server, email).status_code == 401
+    assert _login(server, email, "new secret 1").status_code == 200
+
+
+def test_logout_everywhere_ends_every_session(server: Server, alice: Api, bob: Api) -> None:
+    others = [Api(server.url, _login(server, alice.user["email"]).json()["access_token"])]
+    for api in (alice, *others, bob):
+        assert api.get("/auth/me").status_code == 200  # each cached in Redis
+    answer = alice.post("/auth/logout-all")
+    assert answer.status_code == 204
+    assert "chat_session=" in answer.headers["set-cookie"]
+    for api in (alice, *others):
+        assert api.get("/auth/me").status_code == 401
+    assert bob.get("/auth/me").status_code == 200  # another user's sessions are untouched
+    assert _login(server, alice.user["email"]).status_code == 200
+
+
+def test_expired_sessions_are_removed_on_a_schedule(run: RunNames, alice: Api) -> None:
+    # An expired session of a user who never logs in again: nothing but the schedule removes it.
+    with psycopg.connect(run.database_url(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO login_sessions (id, user_id, token_hash, expires_at)"
+            " VALUES (gen_random_uuid(), %s, %s, now() - interval '1 hour')",
+            (alice.user["id"], secrets.token_hex(32)),
+        )
+
+        def expired() -> int:
+            query = "SELECT count(*) FROM login_sessions WHERE expires_at <= now()"
+            return conn.execute(query).fetchone()[0]
+
+        assert expired() >= 1
+        wait_for(lambda: expired() == 0, "the expired session to be removed", timeout=10)
+    assert alice.get("/auth/me").status_code == 200  # live sessions stay

@@ -35,6 +35,7 @@ def test_send_stores_both_messages_and_queues_the_request(alice: Api, worker: Wo
     assert request["model"] == "gemini-2.5-pro"
     assert request["system_instruction"] == "Answer in French."
     assert request["contents"] == [{"role": "user", "text": "What is the capital of France?"}]
+    assert request["user_id"] == alice.user["id"]  # the key pool's line is fair per user
     assert delivery.message_id == request["request_id"]
     assert delivery.delivery_mode == 2 and delivery.content_type == "application/json"
 
@@ -130,6 +131,32 @@ def test_history_budget_drops_the_oldest_turns_first(alice: Api, worker: WorkerR
     assert sum(len(turn["text"]) for turn in request["contents"]) <= 1000
 
 
+def test_history_read_stops_where_the_budget_ends(
+    alice: Api, worker: WorkerRole, run: RunNames
+) -> None:
+    """Only what fits is read: failed replies cost nothing, a huge old turn is never sent, and a
+    retry's history obeys the same budget."""
+    chat = alice.new_chat()
+    old = alice.send(chat["id"], "x" * 450)["assistant_message"]
+    request, _ = worker.take_request(old["id"])
+    worker.respond(request, "completed", "y" * 600)
+    alice.wait_status(chat["id"], old["id"], "completed")
+    for i in range(3):
+        reply = alice.send(chat["id"], f"q{i}" + "." * 198)["assistant_message"]
+        request, _ = worker.take_request(reply["id"])
+        failed = {"code": "bad_request", "message": "no", "retryable": False}
+        worker.respond(request, "failed", error=failed)
+        alice.wait_status(chat["id"], reply["id"], "failed")
+    last = alice.send(chat["id"], "q3" + "." * 198)["assistant_message"]
+    request, _ = worker.take_request(last["id"])
+    assert [t["text"][:2] for t in request["contents"]] == ["q0", "q1", "q2", "q3"]
+    worker.respond(request, "failed", error=failed)
+    alice.wait_status(chat["id"], last["id"], "failed")
+    assert alice.post(f"/chats/{chat['id']}/messages/{last['id']}/retry").status_code == 202
+    again, _ = worker.take_request(last["id"])
+    assert again["contents"] == request["contents"]
+
+
 def test_completed_reply_is_stored_with_usage(alice: Api, worker: WorkerRole) -> None:
     chat = alice.new_chat()
     reply = alice.send(chat["id"], "hi")["assistant_message"]
@@ -161,6 +188,7 @@ def test_failed_reply_shows_a_readable_error_and_can_be_retried(
     request, _ = worker.take_request(reply["id"])
     assert request["request_id"] != first_request["request_id"]
     assert request["contents"] == [{"role": "user", "text": "hi"}]
+    assert request["user_id"] == alice.user["id"]
     # A late answer to the old request changes nothing.
     worker.respond(first_request, "completed", "stale")
     worker.respond(request, "completed", "fresh")
@@ -195,9 +223,9 @@ def test_cancel_a_pending_reply_at_once(alice: Api, worker: WorkerRole, run: Run
     answer = alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/cancel")
     assert answer.status_code == 202
     assert answer.json()["status"] == "cancelled"
-    assert worker.redis.get(f"{run.prefix}cancel:{reply['id']}") == "1"
-    # The worker sees the flag and reports `cancelled`: nothing changes.
     request, _ = worker.take_request(reply["id"])
+    assert worker.redis.get(f"{run.prefix}cancel:{request['request_id']}") == "1"
+    # The worker sees the flag and reports `cancelled`: nothing changes.
     worker.respond(request, "cancelled", "")
     assert alice.message(chat["id"], reply["id"])["status"] == "cancelled"
     final = alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/cancel")
@@ -206,9 +234,12 @@ def test_cancel_a_pending_reply_at_once(alice: Api, worker: WorkerRole, run: Run
     assert alice.post(f"/chats/{chat['id']}/messages/{question}/cancel").status_code == 409
     missing = "00000000-0000-4000-8000-000000000000"
     assert alice.post(f"/chats/{chat['id']}/messages/{missing}/cancel").status_code == 404
-    # The chat is free again, and a retry clears the old cancel flag for the new request.
+    # The chat is free again. The retry is a new request without a flag, and the stopped one
+    # stays stopped: were it still queued, it must not stream into the reply beside the new one.
     assert alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/retry").status_code == 202
-    assert worker.redis.get(f"{run.prefix}cancel:{reply['id']}") is None
+    again, _ = worker.take_request(reply["id"])
+    assert worker.redis.get(f"{run.prefix}cancel:{again['request_id']}") is None
+    assert worker.redis.get(f"{run.prefix}cancel:{request['request_id']}") == "1"
 
 
 def test_cancel_while_streaming_keeps_the_text_so_far(
@@ -217,15 +248,53 @@ def test_cancel_while_streaming_keeps_the_text_so_far(
     chat = alice.new_chat()
     reply = alice.send(chat["id"], "long story please")["assistant_message"]
     request, _ = worker.take_request(reply["id"])
-    worker.streaming(chat["id"], reply["id"])
+    worker.streaming(chat["id"], reply["id"], request_id=request["request_id"])
     worker.delta(chat["id"], reply["id"], 0, "Once upon")
     answer = alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/cancel")
     assert answer.status_code == 202
     assert answer.json()["status"] == "pending"  # the worker decides where it stops
-    assert worker.redis.get(f"{run.prefix}cancel:{reply['id']}") == "1"
+    assert worker.redis.get(f"{run.prefix}cancel:{request['request_id']}") == "1"
     worker.respond(request, "cancelled", "Once upon")
     stored = alice.wait_status(chat["id"], reply["id"], "cancelled")
     assert stored["content"] == "Once upon"
+
+
+def test_cancel_a_retry_attempt_while_streaming_keeps_its_text(
+    alice: Api, worker: WorkerRole
+) -> None:
+    chat = alice.new_chat()
+    reply = alice.send(chat["id"], "long story please")["assistant_message"]
+    request, _ = worker.take_request(reply["id"])
+    worker.respond(
+        request,
+        "retrying",
+        attempt=1,
+        next_attempt_at="2030-01-01T00:00:00Z",
+        error={"code": "timeout", "message": "Gemini did not answer in time", "retryable": True},
+    )
+    alice.wait_status(chat["id"], reply["id"], "retrying")
+    worker.streaming(chat["id"], reply["id"], attempt=1, request_id=request["request_id"])
+    worker.delta(chat["id"], reply["id"], 0, "Second try")
+    answer = alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/cancel")
+    assert answer.status_code == 202 and answer.json()["status"] == "retrying"
+    worker.respond(request, "cancelled", "Second try", attempt=1)
+    stored = alice.wait_status(chat["id"], reply["id"], "cancelled")
+    assert stored["content"] == "Second try"
+
+
+def test_cancel_a_reply_whose_worker_died_mid_stream(alice: Api, worker: WorkerRole) -> None:
+    """No worker runs: nobody would ever report `cancelled`, so Stop ends it with what was shown."""
+    chat = alice.new_chat()
+    reply = alice.send(chat["id"], "long story please")["assistant_message"]
+    worker.take_request(reply["id"])  # taken by a worker that then died
+    worker.streaming(chat["id"], reply["id"])
+    worker.delta(chat["id"], reply["id"], 0, "Once ")
+    worker.delta(chat["id"], reply["id"], 1, "upon")
+    answer = alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/cancel")
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "cancelled" and answer.json()["content"] == "Once upon"
+    assert alice.message(chat["id"], reply["id"])["content"] == "Once upon"
+    assert alice.send(chat["id"], "next question")["assistant_message"]["status"] == "pending"
 
 
 def test_rate_limit_answers_429_with_retry_after(alice: Api) -> None:

@@ -1,5 +1,6 @@
 """Health, models, config and the admin view of the key pool."""
 
+import re
 import time
 import uuid
 
@@ -34,6 +35,27 @@ def test_openapi_is_served(anon: Api) -> None:
     spec = anon.get("/openapi.json").json()
     assert "/api/chats/{chat_id}/messages" in spec["paths"]
     assert anon.get("/docs").status_code == 200
+
+
+def test_swagger_ui_is_served_from_the_backend_itself(anon: Api) -> None:
+    page = anon.get("/docs").text
+    assert "cdn.jsdelivr.net" not in page and "fastapi.tiangolo.com" not in page
+    linked = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", page)
+    assert "/api/docs/assets/swagger-ui-bundle.js" in linked, linked
+    for url in linked:
+        assert url.startswith("/api/docs/assets/"), url
+        answer = httpx.get(anon.url + url)
+        assert answer.status_code == 200 and len(answer.content) > 100, url
+
+
+def test_hsts_only_when_the_cookie_is_secure(run: RunNames, anon: Api, logs) -> None:
+    assert "strict-transport-security" not in anon.get("/config").headers
+    secure = Server(run.env(COOKIE_SECURE="true"), logs).wait_ready()
+    try:
+        answer = httpx.get(secure.url + "/api/config")
+        assert answer.headers["strict-transport-security"].startswith("max-age=31536000")
+    finally:
+        secure.stop()
 
 
 def _documented_detail_types(spec: dict, path: str, method: str, status: int) -> set[str]:

@@ -1,4 +1,4 @@
-"""Published outbox rows are pruned once a day old."""
+"""Published outbox rows are pruned once a day old; the relay waits for a send's own publish."""
 
 import asyncio
 import json
@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import psycopg
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core.config import Settings
 from app.db.session import make_sessionmaker
-from app.services.outbox import prune_published
+from app.services.outbox import MARK_BATCH_SECONDS, prune_published, relay_grace_seconds
 from tests.support import Api, RunNames, WorkerRole
 
 
@@ -40,3 +41,15 @@ def test_prune_removes_day_old_published_rows_only(
         ]
     assert old not in left
     assert len(left) == 1  # the send's own row, published just now, stays
+
+
+def test_the_relay_waits_longer_than_a_mark_may_wait_for_a_connection() -> None:
+    """A send's mark can wait DB_POOL_TIMEOUT_SECONDS for a pooled connection; relaying its row
+    sooner would publish a request that was already delivered."""
+    for pool_timeout in (10, 30):
+        settings = Settings(
+            DATABASE_URL="postgresql://postgres@127.0.0.1:5432/unused",
+            DB_POOL_TIMEOUT_SECONDS=pool_timeout,
+        )
+        publish_and_mark = settings.PUBLISH_TIMEOUT_SECONDS + settings.DB_POOL_TIMEOUT_SECONDS
+        assert relay_grace_seconds(settings) > publish_and_mark + MARK_BATCH_SECONDS

@@ -88,6 +88,42 @@ def test_an_unreadable_response_is_dead_lettered_with_its_reason(
     wait_for(lambda: parked.extend(worker.dead_letters()) or len(parked) == 2, "two dead letters")
     assert {m.message_id for m in parked} == {"garbage-1", "v2"}
     assert all(m.headers["x-reason"].startswith("unreadable response") for m in parked)
+    # The one that names its request fails that reply: nothing else would ever answer it.
+    failed = alice.wait_status(chat["id"], request["message_id"], "failed")
+    assert "could not be read" in failed["error"]
     # The consumer goes on with the next good response.
+    chat, request = _pending_reply(alice, worker)
     worker.respond(request, "completed", "fine")
     assert alice.wait_status(chat["id"], request["message_id"], "completed")["content"] == "fine"
+
+
+def test_a_response_that_can_never_be_stored_fails_the_reply(
+    alice: Api, worker: WorkerRole
+) -> None:
+    """PostgreSQL refuses U+0000: retrying would hold the reply, the chat and a consumer slot
+    forever. The reply fails, saying why, and the response is parked with its reason."""
+    chat, request = _pending_reply(alice, worker)
+    worker.respond(request, "completed", "Echo: a\u0000b")
+    failed = alice.wait_status(chat["id"], request["message_id"], "failed")
+    assert "could not be saved" in failed["error"] and "NUL" in failed["error"]
+    assert failed["content"] == ""
+    wait_for(worker.responses_settled, "the response to be acked")
+    dead = wait_for(worker.dead_letters, "the dead-lettered response")
+    assert json.loads(dead[0].body)["request_id"] == request["request_id"]
+    assert "could not be stored" in dead[0].headers["x-reason"]
+    # The chat is free for the next question.
+    assert alice.send(chat["id"], "again")["assistant_message"]["status"] == "pending"
+
+
+def test_an_unreadable_response_that_names_its_request_fails_the_reply(
+    alice: Api, worker: WorkerRole
+) -> None:
+    chat, request = _pending_reply(alice, worker)
+    body = json.dumps(
+        {"request_id": request["request_id"], "status": "completed", "content": "lone \ud800"}
+    ).encode()
+    worker.publish(body, message_id=request["request_id"])
+    failed = alice.wait_status(chat["id"], request["message_id"], "failed")
+    assert "could not be read" in failed["error"]
+    dead = wait_for(worker.dead_letters, "the dead-lettered response")
+    assert dead[0].body == body

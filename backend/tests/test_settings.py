@@ -85,3 +85,31 @@ def test_db_user_and_password_go_into_the_url(environment) -> None:
         "postgresql+psycopg://chat:p%40ss%20word@db:5432/chat",
         "amqp://app:s3cret@rabbit:5672/",
     ]
+
+
+def test_env_example_placeholders_are_refused(environment, capsys) -> None:
+    placeholder = "replace-with-a-long-random-hex-string"  # as in .env.example
+    for name, value in {
+        "DB_PASSWORD": placeholder,
+        "RABBITMQ_PASSWORD": placeholder,
+        "SECRET_KEY": placeholder,
+        "REDIS_URL": f"redis://:{placeholder}@redis:6379/0",
+    }.items():
+        for key in Settings.model_fields:
+            environment.delenv(key, raising=False)
+        environment.setenv("DATABASE_URL", GOOD["DATABASE_URL"])
+        environment.setenv(name, value)
+        get_settings.cache_clear()
+        with pytest.raises(SystemExit):
+            get_settings()
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0] and "placeholder" in lines[0], lines
+        assert placeholder not in lines[0]
+
+
+def test_a_wildcard_cors_origin_is_refused_at_start() -> None:
+    done = _start({**GOOD, "CORS_ORIGINS": "https://chat.example.com,*"})
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("configuration error: setting CORS_ORIGINS is invalid")
+    assert "'*'" in line

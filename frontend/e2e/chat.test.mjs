@@ -401,6 +401,60 @@ describe('one person, start to finish', () => {
     await other.close()
   })
 
+  test('the account page changes the password and logs out everywhere', async () => {
+    const NEW_PASSWORD = 'a brand new passphrase'
+    const signIn = async (p, password) => {
+      await p.goto(`${url}/signin`)
+      await p.fill('input[name=email]', 'ada@example.com')
+      await p.fill('input[name=password]', password)
+      await p.click('button[type=submit]')
+      await p.waitForURL(`${url}/`)
+    }
+    const me = (p) => p.evaluate(async () => (await fetch('/api/auth/me')).status)
+    const laptop = await browser.newContext({ viewport: DESKTOP })
+    const other = watch(await laptop.newPage())
+    await signIn(other, PASSWORD)
+
+    await page.click('[data-test=account-link]')
+    await page.waitForURL(`${url}/account`)
+    assert.match(await page.locator('[data-test=account-email]').innerText(), /ada@example.com/)
+    const storageState = await context.storageState()
+    for (const colorScheme of ['light', 'dark']) {
+      for (const [device, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+        const shotContext = await browser.newContext({ viewport, colorScheme, storageState, deviceScaleFactor: 1 })
+        const p = watch(await shotContext.newPage())
+        await p.goto(`${url}/account`)
+        await p.locator('[data-test=password-form]').waitFor()
+        await p.screenshot({ path: `${SHOTS}/${device}-${colorScheme}-account.png` })
+        await shotContext.close()
+      }
+    }
+
+    await page.fill('input[name=current-password]', 'not my password')
+    await page.fill('input[name=new-password]', NEW_PASSWORD)
+    await page.fill('input[name=repeat-password]', NEW_PASSWORD)
+    await page.click('[data-test=change-password]')
+    await page.getByRole('alert').filter({ hasText: 'The current password is wrong.' }).waitFor()
+    await page.fill('input[name=current-password]', PASSWORD)
+    await page.fill('input[name=new-password]', NEW_PASSWORD)
+    await page.fill('input[name=repeat-password]', NEW_PASSWORD)
+    await page.click('[data-test=change-password]')
+    await page.locator('[data-test=password-changed]').waitFor()
+    assert.equal(await me(page), 200, 'the session that changed the password stays')
+    assert.equal(await me(other), 401, 'the other session ended')
+    await other.reload()
+    await other.waitForURL(/\/signin/)
+
+    await signIn(other, NEW_PASSWORD)
+    await page.click('[data-test=logout-all]')
+    await page.locator('[data-test=confirm]').click()
+    await page.waitForURL(/\/signin/)
+    assert.equal(await me(page), 401)
+    assert.equal(await me(other), 401, 'every session ended')
+    await laptop.close()
+    await signIn(page, NEW_PASSWORD)
+  })
+
   test('sign out, and the chats are closed to the signed-out browser', async () => {
     await page.click('[data-test=sign-out]')
     await page.waitForURL(/\/signin/)

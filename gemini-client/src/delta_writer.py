@@ -11,10 +11,13 @@ from .events import ChatEvents
 
 
 class DeltaWriter:
-    def __init__(self, events: ChatEvents, chat_id: object, message_id: object) -> None:
+    def __init__(
+        self, events: ChatEvents, chat_id: object, message_id: object, request_id: str
+    ) -> None:
         self._events = events
         self._chat_id = chat_id
         self._message_id = message_id
+        self._request_id = request_id
         self._buffer: list[str] = []
         self._writing: asyncio.Task[bool] | None = None
         self.seq = 0
@@ -51,7 +54,9 @@ class DeltaWriter:
             text = "".join(self._buffer)
             self._buffer.clear()
             seq, self.seq = self.seq, self.seq + 1
-            cancelled = await self._events.delta(self._chat_id, self._message_id, seq, text)
+            cancelled = await self._events.delta(
+                self._chat_id, self._message_id, self._request_id, seq, text
+            )
             self.written.append(text)
             if cancelled:
                 return True

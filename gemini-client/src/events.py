@@ -24,9 +24,9 @@ class ChatEvents:
         self._append = redis.register_script(_APPEND)
 
     async def emit(
-        self, chat_id: object, event: str, data: dict, cancel_of: object = None
+        self, chat_id: object, event: str, data: dict, cancel_of: str | None = None
     ) -> bool:
-        """Appends one event; with `cancel_of`, also says if that message's cancel flag is set.
+        """Appends one event; with `cancel_of`, also says if that request's cancel flag is set.
         One script call: this runs for every delta of every reply."""
         keys = [f"{self._prefix}events:{chat_id}"]
         if cancel_of is not None:
@@ -43,15 +43,28 @@ class ChatEvents:
             "next_attempt_at": None, "error": None,
         })
 
+    async def queued(
+        self, chat_id: object, message_id: object, attempt: int, position: int, eta_s: float
+    ) -> None:
+        """The request waits in line for the pool's next free slot (not a failure)."""
+        await self.emit(chat_id, "message.status", {
+            "message_id": message_id, "status": "queued", "attempt": attempt,
+            "queue_position": position, "eta_seconds": round(eta_s),
+            "next_attempt_at": None, "error": None,
+        })
+
     async def reset(self, chat_id: object, message_id: object) -> None:
         await self.emit(chat_id, "message.reset", {"message_id": message_id})
 
-    async def delta(self, chat_id: object, message_id: object, seq: int, text: str) -> bool:
-        """Appends a delta; True when the reply has been cancelled meanwhile."""
+    async def delta(
+        self, chat_id: object, message_id: object, request_id: str, seq: int, text: str
+    ) -> bool:
+        """Appends a delta; True when the request has been cancelled meanwhile."""
         return await self.emit(
             chat_id, "message.delta", {"message_id": message_id, "seq": seq, "text": text},
-            cancel_of=message_id,
+            cancel_of=request_id,
         )
 
-    def cancel_flag(self, message_id: object) -> str:
-        return f"{self._prefix}cancel:{message_id}"
+    def cancel_flag(self, request_id: str) -> str:
+        # Keyed by request, not message: a Retry's new request must not revive a stopped one.
+        return f"{self._prefix}cancel:{request_id}"

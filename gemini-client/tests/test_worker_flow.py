@@ -116,7 +116,7 @@ async def test_unparseable_request_goes_to_dead_queue_with_reason(worker, bus):
 
 async def test_cancel_before_the_call_publishes_cancelled(worker, bus, redis, env, standin):
     body = request("never mind")
-    await redis.set(f"{env['REDIS_KEY_PREFIX']}cancel:{body['message_id']}", "1", ex=60)
+    await redis.set(f"{env['REDIS_KEY_PREFIX']}cancel:{body['request_id']}", "1", ex=60)
     await bus.send(body)
     done = await bus.final(body["request_id"])
     assert done["status"] == "cancelled" and done["content"] == ""
@@ -132,7 +132,7 @@ async def test_cancel_stops_the_stream_between_chunks(worker, bus, redis, env, e
 
     await bus.send(body)
     await wait_for(first_delta, 10, "the first delta")
-    await redis.set(f"{env['REDIS_KEY_PREFIX']}cancel:{body['message_id']}", "1", ex=60)
+    await redis.set(f"{env['REDIS_KEY_PREFIX']}cancel:{body['request_id']}", "1", ex=60)
     done = await bus.final(body["request_id"])
     full = reply_text("a long story please")
     assert done["status"] == "cancelled"

@@ -22,7 +22,8 @@ COMPOSE_SERVICE = {"backend": "backend", "gemini-client": "gemini-client"}
 DEPLOYMENT_VALUES = {
     "GEMINI_API_KEYS",
     "DB_PASSWORD",
-    "RABBITMQ_PASSWORD",  # secrets: placeholders
+    "RABBITMQ_PASSWORD",
+    "SECRET_KEY",  # secrets: placeholders
     "DB_USER",
     "RABBITMQ_USER",  # the compose stack's own accounts (code: guest or none)
     "HTTP_PROXY",  # the compose stack's hysteria2 client; code default: no proxy

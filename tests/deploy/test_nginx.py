@@ -308,9 +308,29 @@ class Site(unittest.TestCase):
         self.assertEqual(headers["x-content-type-options"], "nosniff")
         self.assertEqual(headers["referrer-policy"], "strict-origin-when-cross-origin")
         self.assertNotIn("nginx/", headers.get("server", ""))
-        # Swagger UI needs its CDN bundle and an inline bootstrap script; only there.
+        # Swagger UI needs an inline bootstrap script, only there; its bundle is the backend's.
         _, headers, _ = _get(self.port, "/api/docs")
-        self.assertIn("https://cdn.jsdelivr.net", headers["content-security-policy"])
+        docs_csp = headers["content-security-policy"]
+        self.assertIn("script-src 'self' 'unsafe-inline';", docs_csp)
+        self.assertNotIn("https:", docs_csp)
+
+    def test_sign_in_routes_are_rate_limited_per_address(self):
+        def login(source: str) -> tuple[int, dict, bytes]:
+            return _post(self.port, "/api/auth/login", b'{"email":"a@b.c","password":"x"}', source)
+
+        # 127.0.0.2 is a loopback address that is not exempt: a client of its own.
+        statuses = [login("127.0.0.2")[0] for _ in range(40)]
+        self.assertEqual(statuses[:20], [202] * 20)  # the burst goes through at once
+        self.assertIn(429, statuses[20:])
+        status, headers, body = login("127.0.0.2")
+        self.assertEqual(status, 429)
+        self.assertEqual(headers["retry-after"], "1")
+        self.assertIn("too many sign-in requests", json.loads(body)["detail"])
+        # Another address is not affected, nor the rest of the API, nor the native stack's
+        # own loopback clients.
+        self.assertEqual(login("127.0.0.3")[0], 202)
+        self.assertEqual(_post(self.port, "/api/chats/x/messages", b"{}", "127.0.0.2")[0], 202)
+        self.assertEqual([login("127.0.0.1")[0] for _ in range(40)], [202] * 40)
 
     def test_gzip_for_javascript_and_json(self):
         for path in ("/assets/index-abc.js", "/api/chats.json"):
@@ -361,6 +381,16 @@ def _get(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def _post(port: int, path: str, body: bytes, source: str) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:

@@ -47,6 +47,15 @@ async def get_current_user(
 CurrentUser = Annotated[AuthUser, Depends(get_current_user)]
 
 
+async def get_client_address(request: Request) -> str:
+    # uvicorn puts the proxy's X-Forwarded-For here when the proxy is trusted
+    # (--forwarded-allow-ips), so clients cannot choose their own address.
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
+
+
 async def get_admin(user: CurrentUser) -> AuthUser:
     if not user.is_admin:
         raise Forbidden("this needs an admin account")

@@ -29,16 +29,24 @@ def _storable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_storable)]
 
 
+MAX_EMAIL_CHARS = 320  # the column's length
+
+
 def _email(value: str) -> str:
     value = value.strip().lower()
     local, _, domain = value.partition("@")
     if not local or not domain or "@" in domain or any(c.isspace() for c in value):
         raise ValueError("not a valid email address")
+    # Checked again once lowercased: some letters grow ('İ' becomes two characters).
+    if len(value) > MAX_EMAIL_CHARS:
+        raise ValueError(f"must be at most {MAX_EMAIL_CHARS} characters")
     return value
 
 
 # A light check on purpose: the address is a login name here, nothing is mailed to it.
-Email = Annotated[str, Field(max_length=320), AfterValidator(_storable), AfterValidator(_email)]
+Email = Annotated[
+    str, Field(max_length=MAX_EMAIL_CHARS), AfterValidator(_storable), AfterValidator(_email)
+]
 
 
 class Credentials(Strict):
@@ -49,6 +57,11 @@ class Credentials(Strict):
 class LoginIn(Strict):
     email: Email
     password: Text = Field(min_length=1, max_length=256)
+
+
+class PasswordChange(Strict):
+    current_password: Text = Field(min_length=1, max_length=256)
+    new_password: Text = Field(min_length=8, max_length=256)
 
 
 class UserOut(BaseModel):
@@ -82,6 +95,10 @@ class ChatOut(BaseModel):
     id: UUID
     title: str
     model: str
+    model_in_use: str = Field(
+        description="the model new replies use: `model` while GEMINI_MODELS offers it, "
+        "else the default (GEMINI_MODEL)"
+    )
     system_prompt: str | None
     created_at: datetime
     updated_at: datetime
@@ -171,7 +188,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     404: {"model": ErrorOut, "description": "Not found"},
     409: {"model": ErrorOut, "description": "Conflicts with the current state"},
     422: {"model": InvalidOut, "description": "Invalid request"},
-    429: {"model": ErrorOut, "description": "Too many messages; see Retry-After"},
+    429: {"model": ErrorOut, "description": "Too many requests; see Retry-After"},
     503: {"model": ErrorOut, "description": "Busy or a dependency is down; see Retry-After"},
 }
 

@@ -25,6 +25,17 @@ def _with_credentials(url: str, user: str | None, password: str | None) -> str:
 
 RESPONSE_PREFETCH_MAX = 32
 
+# .env.example's secrets all start so; left in place they would be public passwords.
+PLACEHOLDER = "replace-with-"
+_SECRET_SETTINGS = (
+    "DB_PASSWORD",
+    "RABBITMQ_PASSWORD",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "RABBITMQ_URL",
+)
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -61,11 +72,22 @@ class Settings(BaseSettings):
     USER_MESSAGES_PER_MINUTE: int = Field(20, ge=0)  # 0: no limit
     HISTORY_MAX_CHARS: int = Field(60000, ge=1)
     SESSION_TTL_HOURS: float = Field(720, gt=0)
+    SESSION_CLEANUP_INTERVAL_SECONDS: float = Field(3600, gt=0)
     # Open event streams (one per open chat tab) per account, over every backend process.
     USER_MAX_OPEN_STREAMS: int = Field(20, ge=1)
     # How often an open event stream's login session is checked again (a logged-out one ends).
     STREAM_SESSION_CHECK_SECONDS: float = Field(30.0, gt=0)
     COOKIE_SECURE: bool = False
+    # Not used by the backend yet; read so .env.example's placeholder is refused here too.
+    SECRET_KEY: str | None = None
+
+    # Sign-in throttling (per process limits on argon2, shared Redis windows for the rest).
+    LOGIN_WINDOW_SECONDS: int = Field(900, ge=1)
+    LOGIN_FAILURES_PER_ACCOUNT: int = Field(10, ge=0)  # 0: no limit
+    LOGIN_FAILURES_PER_ADDRESS: int = Field(100, ge=0)  # 0: no limit
+    SIGNUPS_PER_ADDRESS_PER_HOUR: int = Field(20, ge=0)  # 0: no limit
+    ARGON2_CONCURRENCY: int = Field(1, ge=1)
+    ARGON2_QUEUE: int = Field(16, ge=0)
     LOG_LEVEL: str = "INFO"
 
     # Not in the shared tables: tuning knobs with safe defaults.
@@ -115,6 +137,25 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
+
+    @field_validator("CORS_ORIGINS")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            # Browsers refuse credentials with a wildcard, and reflecting any origin instead
+            # would let every site act as the signed-in user.
+            raise ValueError("must list origins: '*' cannot be combined with the login cookie")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret(self) -> "Settings":
+        for name in _SECRET_SETTINGS:
+            if PLACEHOLDER in (getattr(self, name, None) or ""):
+                raise ValueError(
+                    f"{name}: still holds .env.example's placeholder; set a real secret "
+                    "(e.g. `openssl rand -hex 24`)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _default_model_is_offered(self) -> "Settings":

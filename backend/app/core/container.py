@@ -11,6 +11,7 @@ from app.core.redis_keys import RedisKeys
 from app.services.broker import Broker
 from app.services.event_hub import EventHub
 from app.services.events import EventLog
+from app.services.hashing import HashPool
 from app.services.open_streams import OpenStreams
 from app.services.outbox import Outbox
 
@@ -28,6 +29,7 @@ class Container:
     hub: EventHub  # every open event stream of this process, read from Redis by one reader
     open_streams: OpenStreams
     broker: Broker
+    passwords: HashPool
     # Set when the process is asked to stop: open event streams end then.
     stopping: asyncio.Event
     outbox: Outbox = field(default_factory=Outbox)

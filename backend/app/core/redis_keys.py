@@ -1,5 +1,6 @@
 """Redis key names (docs/CONTRACTS.md, "Redis keys"); every key starts with REDIS_KEY_PREFIX."""
 
+from collections.abc import Iterable
 from uuid import UUID
 
 
@@ -10,8 +11,13 @@ class RedisKeys:
     def events(self, chat_id: UUID | str) -> str:
         return f"{self.prefix}events:{chat_id}"
 
-    def cancel(self, message_id: UUID | str) -> str:
-        return f"{self.prefix}cancel:{message_id}"
+    def cancel(self, request_id: UUID | str) -> str:
+        # Keyed by request: a Retry's new request must not revive, or be stopped by, an old one.
+        return f"{self.prefix}cancel:{request_id}"
+
+    def claims(self, request_id: UUID | str, attempts: Iterable[int]) -> list[str]:
+        """The worker's claims on these attempts of a request: set while a worker runs one."""
+        return [f"{self.prefix}claim:{request_id}:{attempt}" for attempt in attempts]
 
     def session(self, digest: str) -> str:
         return f"{self.prefix}session:{digest}"
@@ -21,6 +27,15 @@ class RedisKeys:
 
     def ratelimit(self, user_id: UUID | str) -> str:
         return f"{self.prefix}ratelimit:{user_id}"
+
+    def login_failures_account(self, email_digest: str) -> str:
+        return f"{self.prefix}auth:failures:account:{email_digest}"
+
+    def login_failures_address(self, address: str) -> str:
+        return f"{self.prefix}auth:failures:address:{address}"
+
+    def signups(self, address: str) -> str:
+        return f"{self.prefix}auth:signups:{address}"
 
     @property
     def keys_index(self) -> str:

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.core.container import Container
 from app.core.security import hash_password, new_token, token_digest, verify_password
 from app.db.models import LoginSession, User
+from app.services import ratelimit
 from app.services.errors import Conflict, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -34,48 +34,151 @@ class AuthUser:
     token_digest: str
 
 
-async def register(db: AsyncSession, c: Container, email: str, password: str) -> User:
-    if not c.settings.ALLOW_REGISTRATION:
+async def register(c: Container, email: str, password: str, address: str) -> User:
+    settings = c.settings
+    if not settings.ALLOW_REGISTRATION:
         raise Forbidden("registration is closed on this server")
-    # Argon2 takes tens of milliseconds of CPU: off the event loop, or every stream stalls.
-    password_hash = await asyncio.to_thread(hash_password, password)
-    await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _FIRST_USER_LOCK})
-    has_users = (await db.execute(select(User.id).limit(1))).first() is not None
-    user = User(email=email, password_hash=password_hash, is_admin=not has_users)
-    db.add(user)
-    try:
-        await db.commit()
-    except IntegrityError:
-        await db.rollback()
-        raise Conflict("an account with this email already exists") from None
+    limit = settings.SIGNUPS_PER_ADDRESS_PER_HOUR
+    await ratelimit.within(
+        c, c.keys.signups(address), 3600, limit, f"too many sign-ups: at most {limit} per hour"
+    )
+    with c.passwords.slot():
+        password_hash = await c.passwords.run(hash_password, password)
+    async with c.sessionmaker() as db:
+        await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _FIRST_USER_LOCK})
+        has_users = (await db.execute(select(User.id).limit(1))).first() is not None
+        user = User(email=email, password_hash=password_hash, is_admin=not has_users)
+        db.add(user)
+        try:
+            await db.commit()
+        except IntegrityError:
+            await db.rollback()
+            raise Conflict("an account with this email already exists") from None
     return user
 
 
-async def login(db: AsyncSession, c: Container, email: str, password: str) -> tuple[str, User]:
-    user = (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+class _Failures:
+    """The failed sign-in windows of one account and one client address."""
+
+    def __init__(self, c: Container, email: str, address: str) -> None:
+        self.c = c
+        self.window = c.settings.LOGIN_WINDOW_SECONDS
+        # The address is a login name: Redis gets only its digest.
+        self.account = c.keys.login_failures_account(token_digest(email))
+        self.address = c.keys.login_failures_address(address)
+
+    async def refuse_if_too_many(self) -> None:
+        settings = self.c.settings
+        minutes = max(1, self.window // 60)
+        for key, limit, whose in (
+            (self.account, settings.LOGIN_FAILURES_PER_ACCOUNT, "for this account"),
+            (self.address, settings.LOGIN_FAILURES_PER_ADDRESS, "from this address"),
+        ):
+            what = f"too many failed sign-ins {whose}: at most {limit} in {minutes} min"
+            await ratelimit.within(self.c, key, self.window, limit, what, use=False)
+
+    async def add(self) -> None:
+        await ratelimit.record(self.c, self.account, self.window)
+        await ratelimit.record(self.c, self.address, self.window)
+
+
+async def _password_matches(
+    c: Container, user_id: UUID | None, email: str, password: str
+) -> User | None:
+    """The user when `password` is theirs. No database connection is held while argon2 runs."""
+    async with c.sessionmaker() as db:
+        match = (User.id == user_id) if user_id else (User.email == email)
+        user = (await db.execute(select(User).where(match))).scalar_one_or_none()
     stored = user.password_hash if user else None
-    if not await asyncio.to_thread(verify_password, stored, password) or user is None:
+    if not await c.passwords.run(verify_password, stored, password) or user is None:
+        return None
+    return user
+
+
+async def login(c: Container, email: str, password: str, address: str) -> tuple[str, User]:
+    failures = _Failures(c, email, address)
+    await failures.refuse_if_too_many()  # before argon2: a blocked guesser costs no CPU
+    with c.passwords.slot():
+        user = await _password_matches(c, None, email, password)
+    if user is None:
+        await failures.add()
         raise Unauthorized("wrong email or password")
     token = new_token()
     expires = datetime.now(UTC) + timedelta(hours=c.settings.SESSION_TTL_HOURS)
-    await db.execute(
-        delete(LoginSession).where(
-            LoginSession.user_id == user.id, LoginSession.expires_at <= func.now()
-        )
-    )
-    db.add(LoginSession(user_id=user.id, token_hash=token_digest(token), expires_at=expires))
-    await db.commit()
+    async with c.sessionmaker() as db:
+        db.add(LoginSession(user_id=user.id, token_hash=token_digest(token), expires_at=expires))
+        await db.commit()
     return token, user
 
 
-async def logout(db: AsyncSession, c: Container, user: AuthUser) -> None:
-    await db.execute(delete(LoginSession).where(LoginSession.token_hash == user.token_digest))
-    await db.commit()
+async def change_password(
+    c: Container, user: AuthUser, current: str, new: str, address: str
+) -> None:
+    """Sets a new password and ends every other session of the user (this one stays)."""
+    failures = _Failures(c, user.email, address)
+    await failures.refuse_if_too_many()
+    with c.passwords.slot():
+        if await _password_matches(c, user.id, user.email, current) is None:
+            await failures.add()
+            raise Forbidden("the current password is wrong")
+        new_hash = await c.passwords.run(hash_password, new)
+    async with c.sessionmaker() as db:
+        await db.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
+        ended = await db.execute(
+            delete(LoginSession)
+            .where(LoginSession.user_id == user.id, LoginSession.token_hash != user.token_digest)
+            .returning(LoginSession.token_hash)
+        )
+        digests = list(ended.scalars())
+        await db.commit()
+    await _forget(c, digests)
+
+
+async def logout(c: Container, user: AuthUser) -> None:
+    async with c.sessionmaker() as db:
+        await db.execute(delete(LoginSession).where(LoginSession.token_hash == user.token_digest))
+        await db.commit()
+    await _forget(c, [user.token_digest])
+
+
+async def logout_everywhere(c: Container, user: AuthUser) -> None:
+    async with c.sessionmaker() as db:
+        ended = await db.execute(
+            delete(LoginSession)
+            .where(LoginSession.user_id == user.id)
+            .returning(LoginSession.token_hash)
+        )
+        digests = list(ended.scalars())
+        await db.commit()
+    await _forget(c, [user.token_digest, *digests])
+
+
+async def _forget(c: Container, digests: list[str]) -> None:
+    """Drops ended sessions from the cache, so every lookup (event streams too) sees the end."""
+    if not digests:
+        return
     try:
-        await c.redis.delete(c.keys.session(user.token_digest))
+        await c.redis.delete(*(c.keys.session(digest) for digest in digests))
     except RedisError as error:
         # The cache entry outlives the session by at most SESSION_CACHE_SECONDS.
-        log.warning("could not drop a cached login session: %s", error)
+        log.warning("could not drop cached login sessions: %s", error)
+
+
+async def remove_expired_forever(c: Container) -> None:
+    """Deletes expired login sessions every SESSION_CLEANUP_INTERVAL_SECONDS."""
+    interval = c.settings.SESSION_CLEANUP_INTERVAL_SECONDS
+    while not c.stopping.is_set():
+        try:
+            async with c.autocommit.connect() as conn:
+                removed = await conn.execute(
+                    delete(LoginSession).where(LoginSession.expires_at <= func.now())
+                )
+            if removed.rowcount:
+                log.info("removed %d expired login sessions", removed.rowcount)
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("expired login sessions not removed this time: %s", error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(c.stopping.wait(), interval)
 
 
 async def authenticate(c: Container, token: str) -> AuthUser:

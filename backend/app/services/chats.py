@@ -4,13 +4,14 @@ import base64
 import binascii
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.schemas import ChatOut
 from app.core.container import Container
 from app.db.models import OPEN_STATUSES, Chat, Message
 from app.services.errors import Invalid, NotFound
@@ -27,6 +28,23 @@ def _check_model(c: Container, model: str) -> str:
             f"unknown model {model!r}; choose one of: {', '.join(c.settings.GEMINI_MODELS)}"
         )
     return model
+
+
+def model_in_use(c: Container, model: str) -> str:
+    """A chat's model while GEMINI_MODELS offers it; once withdrawn, the default."""
+    return model if model in c.settings.GEMINI_MODELS else c.settings.GEMINI_MODEL
+
+
+def out(c: Container, chat: Chat) -> ChatOut:
+    return ChatOut(
+        id=chat.id,
+        title=chat.title,
+        model=chat.model,
+        model_in_use=model_in_use(c, chat.model),
+        system_prompt=chat.system_prompt,
+        created_at=chat.created_at,
+        updated_at=chat.updated_at,
+    )
 
 
 async def create(
@@ -67,12 +85,18 @@ def _encode_cursor(chat: Chat) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, chat_id = json.loads(raw)
+        decoded = json.loads(raw)
+        # Only the shape _encode_cursor makes: anything else (numbers, nesting) is refused here.
+        if not (isinstance(decoded, list) and len(decoded) == 2):
+            raise ValueError("not a pair")
+        stamp, chat_id = decoded
+        if not (isinstance(stamp, str) and isinstance(chat_id, str)):
+            raise ValueError("not two strings")
         moment = datetime.fromisoformat(stamp)
         if moment.tzinfo is None:
             raise ValueError("naive timestamp")
-        return moment, UUID(chat_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return moment.astimezone(UTC), UUID(chat_id)
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise Invalid("before: not a cursor this API returned") from None
 
 
@@ -116,20 +140,20 @@ async def remove(db: AsyncSession, c: Container, user_id: UUID, chat_id: UUID) -
     await get_owned(db, user_id, chat_id, lock=True)
     open_replies = (
         await db.execute(
-            select(Message.id).where(
+            select(Message.request_id).where(
                 Message.chat_id == chat_id,
                 Message.role == "assistant",
                 Message.status.in_(OPEN_STATUSES),
             )
         )
     ).scalars()
-    open_ids = list(open_replies)
+    open_requests = list(open_replies)
     await db.execute(delete(Chat).where(Chat.id == chat_id))
     await db.commit()
     await c.events.delete(chat_id)
     # Nobody will read those replies: let the worker stop instead of spending a key on them.
-    for message_id in open_ids:
+    for request_id in open_requests:
         try:
-            await c.redis.set(c.keys.cancel(message_id), "1", ex=CANCEL_FLAG_SECONDS)
+            await c.redis.set(c.keys.cancel(request_id), "1", ex=CANCEL_FLAG_SECONDS)
         except RedisError as error:
-            log.warning("cancel flag for %s not set: %s", message_id, error)
+            log.warning("cancel flag for request %s not set: %s", request_id, error)

@@ -39,3 +39,9 @@ class RateLimited(ServiceError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class Busy(RateLimited):
+    """Too much work queued in this process: 503 with Retry-After, try again shortly."""
+
+    status_code = 503

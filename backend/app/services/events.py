@@ -93,6 +93,16 @@ class EventLog:
         found.reverse()
         return found
 
+    async def attempt_text(self, chat_id: UUID, message_id: UUID) -> str:
+        """The text of this reply's current attempt, as a client applying its deltas shows it."""
+        shown: list[str] = []
+        for event in await self.current_attempts(chat_id, "+", {str(message_id)}):
+            if event.event == "message.reset":
+                shown.clear()
+            elif event.event == "message.delta":
+                shown.append(json.loads(event.data).get("text", ""))
+        return "".join(shown)
+
     async def is_streaming(self, chat_id: UUID, message_id: UUID) -> bool:
         """Whether the latest status entry of this reply says a worker is streaming it now."""
         key = self._keys.events(chat_id)

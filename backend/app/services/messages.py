@@ -16,7 +16,7 @@ from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
 from app.services import ratelimit
-from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned
+from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned, model_in_use
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
 from app.services.outbox import CommittedRequest
@@ -72,14 +72,14 @@ async def _open_reply_exists(db: AsyncSession, chat_id: UUID) -> bool:
     return (await db.execute(query.limit(1))).first() is not None
 
 
-async def _history(db: AsyncSession, chat_id: UUID, before_seq: int) -> list[Message]:
-    query = (
-        select(Message)
-        .where(Message.chat_id == chat_id, Message.seq < before_seq)
-        .order_by(Message.seq.desc())
-        .limit(HISTORY_MAX_MESSAGES)
-    )
-    return list(reversed((await db.execute(query)).scalars().all()))
+async def _history(c: Container, db: AsyncSession, chat_id: UUID, before_seq: int) -> list[Any]:
+    params = {
+        "chat_id": chat_id,
+        "before": before_seq,
+        "budget": c.settings.HISTORY_MAX_CHARS,
+        "limit": HISTORY_MAX_MESSAGES,
+    }
+    return list((await db.execute(_HISTORY_BEFORE, params)).all())
 
 
 async def _commit_reply(db: AsyncSession) -> None:
@@ -92,32 +92,64 @@ async def _commit_reply(db: AsyncSession) -> None:
 
 
 def _gemini_request(
-    c: Container, chat: Any, chat_id: UUID, reply_id: UUID, request_id: UUID, history: list
+    c: Container,
+    user_id: UUID,
+    chat: Any,
+    chat_id: UUID,
+    reply_id: UUID,
+    request_id: UUID,
+    history: list,
 ) -> GeminiRequest:
     return GeminiRequest(
+        user_id=user_id,
         request_id=request_id,
         chat_id=chat_id,
         message_id=reply_id,
-        model=chat.model,
+        model=model_in_use(c, chat.model),
         system_instruction=chat.system_prompt,
         contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
     )
 
 
+# What a turn costs of the history budget: what build_contents would send of it.
+_TURN_CHARS = """CASE WHEN m.role = 'user' OR (m.status = 'completed' AND m.content <> '')
+    THEN char_length(m.content)::bigint ELSE 0 END"""
+
+# The chat's turns before :before, newest first, one index step at a time while they fit in
+# :budget characters: a long chat costs what its request carries, not its whole past. The newest
+# turn always comes (the open-reply check reads it); the one that no longer fits is read, then
+# left out; :limit bounds the walk over turns that cost nothing (failed replies).
+_HISTORY = f"""
+    WITH RECURSIVE h AS (
+        (SELECT m.seq, m.role, m.content, m.status, 1 AS depth, {_TURN_CHARS} AS used
+         FROM messages m WHERE m.chat_id = :chat_id AND m.seq < :before
+         ORDER BY m.seq DESC LIMIT 1)
+        UNION ALL
+        SELECT m.seq, m.role, m.content, m.status, h.depth + 1, h.used + {_TURN_CHARS}
+        FROM h CROSS JOIN LATERAL (
+            SELECT * FROM messages m WHERE m.chat_id = :chat_id AND m.seq < h.seq
+            ORDER BY m.seq DESC LIMIT 1
+        ) m
+        WHERE h.used <= :budget AND h.depth < :limit
+    )
+"""
+
 # The send path is the hottest write of the app: one read and one write statement, each its own
 # transaction (autocommit), instead of an ORM unit of work with a dozen round trips.
 _CHAT_AND_HISTORY = text(
-    """
+    _HISTORY
+    + """
     SELECT c.title, c.model, c.system_prompt, h.role, h.content, h.status
     FROM chats c
-    LEFT JOIN LATERAL (
-        SELECT m.role, m.content, m.status, m.seq FROM messages m
-        WHERE m.chat_id = c.id ORDER BY m.seq DESC LIMIT :limit
-    ) h ON true
+    LEFT JOIN h ON h.used <= :budget OR h.depth = 1
     WHERE c.id = :chat_id AND c.user_id = :user_id
     ORDER BY h.seq
     """
 )
+_HISTORY_BEFORE = text(
+    _HISTORY + "SELECT role, content, status FROM h WHERE used <= :budget OR depth = 1 ORDER BY seq"
+)
+_NO_BOUND = 2**63 - 1
 
 # One statement, so all of it or nothing: both messages, the outbox row, the chat's activity.
 # The outbox row's foreign key is checked at the end of the statement, after the messages exist.
@@ -159,7 +191,14 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
         rows = (
             await conn.execute(
                 _CHAT_AND_HISTORY,
-                {"chat_id": chat_id, "user_id": user_id, "limit": HISTORY_MAX_MESSAGES},
+                {
+                    "chat_id": chat_id,
+                    "user_id": user_id,
+                    "before": _NO_BOUND,
+                    # The new question is sent whatever its size; the rest share what is left.
+                    "budget": max(c.settings.HISTORY_MAX_CHARS - len(content), 0),
+                    "limit": HISTORY_MAX_MESSAGES,
+                },
             )
         ).all()
         if not rows:
@@ -173,7 +212,9 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
         history.append(_Turn("user", content, "completed"))
         # The same JSON text is the outbox row's payload and the published body.
-        body = _gemini_request(c, chat, chat_id, reply_id, request_id, history).model_dump_json()
+        body = _gemini_request(
+            c, user_id, chat, chat_id, reply_id, request_id, history
+        ).model_dump_json()
         title = None
         if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the first message names it
             title = " ".join(content.split())[:AUTO_TITLE_CHARS]
@@ -183,7 +224,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             "request_id": request_id,
             "chat_id": chat_id,
             "content": content,
-            "model": chat.model,
+            "model": model_in_use(c, chat.model),
             "payload": body,
             "title": title,
         }
@@ -218,17 +259,24 @@ async def cancel(
     message = await _reply_in_chat(db, chat_id, message_id)
     if message.status in FINAL_STATUSES:
         raise Conflict(f"this reply is already {message.status}")
+    shown = None
     try:
-        await c.redis.set(c.keys.cancel(message.id), "1", ex=CANCEL_FLAG_SECONDS)
-        streaming = await c.events.is_streaming(chat_id, message.id)
+        await c.redis.set(c.keys.cancel(message.request_id), "1", ex=CANCEL_FLAG_SECONDS)
+        if await c.events.is_streaming(chat_id, message.id):
+            # A retry's next attempt may already run before its `retrying` is stored.
+            claims = c.keys.claims(message.request_id, (message.attempt, message.attempt + 1))
+            if await c.redis.exists(*claims):
+                # The worker stops between chunks and reports `cancelled` with the text so far.
+                await db.commit()
+                return message
+            # Streamed by a worker that died, and none has taken it over: end it here, with
+            # the text the user saw.
+            shown = await c.events.attempt_text(chat_id, message.id)
     except RedisError as error:
         log.warning("cancel flag for %s not set, Redis unavailable: %s", message.id, error)
-        streaming = False
-    if message.status == "pending" and streaming:
-        # The worker stops between chunks and reports `cancelled` with the text so far.
-        await db.commit()
-        return message
     message.status = "cancelled"
+    if shown:
+        message.content = shown
     message.next_attempt_at = None
     message.completed_at = func.now()
     await db.flush()
@@ -258,24 +306,26 @@ async def retry(
     message.error = None
     message.attempt = 0
     message.next_attempt_at = None
-    message.model = chat.model
+    message.model = model_in_use(c, chat.model)
     message.prompt_tokens = message.completion_tokens = None
     message.finish_reason = message.key_id = None
     message.latency_ms = None
     message.completed_at = None
     message.request_id = uuid.uuid4()
     request = _gemini_request(
-        c, chat, chat_id, message.id, message.request_id, await _history(db, chat_id, message.seq)
+        c,
+        user_id,
+        chat,
+        chat_id,
+        message.id,
+        message.request_id,
+        await _history(c, db, chat_id, message.seq),
     )
     payload = request.model_dump(mode="json")
     row = OutboxRequest(request_id=message.request_id, message_id=message.id, payload=payload)
     db.add(row)
     chat.updated_at = func.now()
     await _commit_reply(db)
-    try:
-        await c.redis.delete(c.keys.cancel(message.id))
-    except RedisError as error:
-        log.warning("old cancel flag of %s not cleared: %s", message.id, error)
     # The old text may be on screen: reset it before the new attempt streams.
     events = [("message.reset", {"message_id": str(message.id)}), status_event(message)]
     body = request.model_dump_json().encode()

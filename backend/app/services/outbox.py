@@ -26,6 +26,7 @@ from app.db.models import FINAL_STATUSES, Message, OutboxRequest
 from app.services.broker import BrokerUnavailable
 
 if TYPE_CHECKING:  # the container holds an Outbox
+    from app.core.config import Settings
     from app.core.container import Container
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ async def relay_pending(c: "Container") -> int:
     many were published."""
     if not c.broker.connected:
         return 0
-    grace = timedelta(seconds=_relay_grace_seconds(c))
+    grace = timedelta(seconds=relay_grace_seconds(c.settings))
     query = (
         select(OutboxRequest, Message.status, Message.request_id)
         .join(Message, Message.id == OutboxRequest.message_id)
@@ -149,9 +150,16 @@ async def relay_pending(c: "Container") -> int:
     return published
 
 
-def _relay_grace_seconds(c: "Container") -> float:
-    """Long enough for a send's own publish, and its batched mark, to have happened."""
-    return c.settings.PUBLISH_TIMEOUT_SECONDS + 2 * c.settings.OUTBOX_RELAY_INTERVAL_SECONDS + 2
+def relay_grace_seconds(settings: "Settings") -> float:
+    """Long enough for a send's own publish, and its batched mark, to have happened: the mark
+    may wait its turn for a pooled connection (DB_POOL_TIMEOUT_SECONDS) under load, and a row
+    relayed meanwhile would reach the worker twice."""
+    return (
+        settings.PUBLISH_TIMEOUT_SECONDS
+        + settings.DB_POOL_TIMEOUT_SECONDS
+        + 2 * settings.OUTBOX_RELAY_INTERVAL_SECONDS
+        + 2
+    )
 
 
 async def prune_published(c: "Container") -> int:

@@ -1,4 +1,6 @@
-"""Per-user sliding one-minute window of sent messages (Redis sorted set, one Lua script)."""
+"""Sliding windows in Redis (one sorted set each, one Lua script per check), shared by every
+backend process: messages per user, failed logins per account and per address, sign-ups per
+address. A Redis outage fails open: it must not stop people from chatting or signing in."""
 
 import logging
 import math
@@ -11,9 +13,11 @@ from app.services.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
-WINDOW_MS = 60_000
+MESSAGE_WINDOW_S = 60
 
-# Returns 0 when the use was recorded, else the milliseconds until the oldest use leaves the window.
+# KEYS[1] the window, ARGV window ms, limit, member (empty: only check, record nothing).
+# Returns 0 when under the limit (the use recorded if a member was given), else the
+# milliseconds until the oldest use leaves the window.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -24,27 +28,57 @@ if redis.call('ZCARD', KEYS[1]) >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return math.max(1, tonumber(oldest[2]) + window - now)
 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], window)
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+return 0
+"""
+
+# Records one use whatever the count (a failed login is a fact, not a request to allow).
+_RECORD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 0
 """
 
 
-async def take(c: Container, user_id: uuid.UUID) -> None:
-    limit = c.settings.USER_MESSAGES_PER_MINUTE
+async def within(
+    c: Container, key: str, window_s: float, limit: int, what: str, *, use: bool = True
+) -> None:
+    """429 saying `what` when the window `key` holds `limit` uses; else records one (`use`)."""
     if limit <= 0:
         return
+    member = uuid.uuid4().hex if use else ""
     try:
-        wait_ms = await c.redis.eval(
-            _SCRIPT, 1, c.keys.ratelimit(user_id), WINDOW_MS, limit, uuid.uuid4().hex
-        )
+        wait_ms = int(await c.redis.eval(_SCRIPT, 1, key, int(window_s * 1000), limit, member))
     except RedisError as error:
-        # Failing open: a Redis outage must not stop people from chatting.
         log.warning("rate limit not checked, Redis unavailable: %s", error)
         return
     if wait_ms:
-        retry_after = max(1, math.ceil(int(wait_ms) / 1000))
-        raise RateLimited(
-            f"too many messages: at most {limit} per minute; try again in {retry_after}s",
-            retry_after,
-        )
+        retry_after = max(1, math.ceil(wait_ms / 1000))
+        raise RateLimited(f"{what}; try again in {retry_after}s", retry_after)
+
+
+async def take(c: Container, user_id: uuid.UUID) -> None:
+    """One message of `user_id`, or 429 past USER_MESSAGES_PER_MINUTE."""
+    limit = c.settings.USER_MESSAGES_PER_MINUTE
+    what = f"too many messages: at most {limit} per minute"
+    await within(c, c.keys.ratelimit(user_id), MESSAGE_WINDOW_S, limit, what)
+
+
+async def record(c: Container, key: str, window_s: float) -> None:
+    try:
+        await c.redis.eval(_RECORD, 1, key, int(window_s * 1000), uuid.uuid4().hex)
+    except RedisError as error:
+        log.warning("rate limit use not recorded, Redis unavailable: %s", error)
+
+
+async def clear(c: Container, key: str) -> None:
+    try:
+        await c.redis.delete(key)
+    except RedisError as error:
+        log.warning("rate limit window not cleared, Redis unavailable: %s", error)

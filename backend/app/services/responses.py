@@ -2,19 +2,22 @@
 
 A response whose request_id no reply carries any more (regenerated, chat deleted), or that
 arrives after the reply reached a final status, or an older `retrying` than the one stored,
-changes nothing. The message is acked only after the commit: while PostgreSQL is down it
-stays unacknowledged and is retried."""
+changes nothing. The message is acked only after the commit: while PostgreSQL is down (or its
+pool is full) it stays unacknowledged and is retried. A response that can never be stored (a
+value PostgreSQL refuses) or read fails its reply with the reason and is dead-lettered."""
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable
 from typing import Any
+from uuid import UUID
 
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.core.container import Container
@@ -103,24 +106,26 @@ class ResponseConsumer:
         try:
             response = GeminiResponse.model_validate_json(incoming.body)
         except ValidationError as error:
-            reason = (
-                f"unreadable response: {error.errors()[0]['msg']} at {error.errors()[0]['loc']}"
-            )
+            first = error.errors()[0]
+            reason = f"unreadable response: {first['msg']} at {first['loc']}"
             log.error("%s (message_id=%s); dead-lettered", reason, incoming.message_id)
-            try:
-                await self._c.broker.dead_letter(incoming.body, reason, incoming.message_id)
-            except BrokerUnavailable:
-                await asyncio.sleep(1)
-                await _settle(incoming.nack(requeue=True))  # parked on the next delivery
-                return
-            await _settle(incoming.ack())
+            shown = f"The answer could not be read ({first['msg']}). Try again."
+            await self._park(incoming, reason, _request_id_of(incoming.body), shown)
             return
         delay = 0.25
         while True:
             try:
                 events = await apply(self._c, response, incoming.redelivered)
                 break
-            except (DBAPIError, SQLAlchemyError, OSError) as error:
+            except Exception as error:
+                if not _transient(error):
+                    # A value PostgreSQL refuses (U+0000, ...) is refused on every delivery.
+                    summary = _summary(error)
+                    reason = f"response could not be stored: {summary}"
+                    log.error("response %s %s; dead-lettered", response.request_id, reason)
+                    shown = f"The answer could not be saved ({summary}). Try again."
+                    await self._park(incoming, reason, response.request_id, shown)
+                    return
                 if _channel_closed(incoming):
                     return  # the broker redelivers it to whoever consumes next
                 log.warning(
@@ -133,17 +138,85 @@ class ResponseConsumer:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, DB_RETRY_MAX_SECONDS)
-            except Exception:
-                log.exception("response %s could not be applied", response.request_id)
-                await asyncio.sleep(1)
-                await _settle(incoming.nack(requeue=True))
-                return
         if events and not await self._c.events.append(response.chat_id, events):
             # Stored but not announced (Redis away): the redelivery announces it.
             await asyncio.sleep(1)
             await _settle(incoming.nack(requeue=True))
             return
         await _settle(incoming.ack())
+
+    async def _park(
+        self,
+        incoming: AbstractIncomingMessage,
+        reason: str,
+        request_id: UUID | None,
+        shown: str,
+    ) -> None:
+        """Fail the reply the response was for (no reply waits forever), then dead-letter it
+        with its reason."""
+        if request_id is not None:
+            delay = 0.25
+            while True:
+                try:
+                    message = await mark_unusable(self._c, request_id, shown)
+                    break
+                except Exception as error:
+                    if not _transient(error) or _channel_closed(incoming):
+                        log.exception("reply of response %s not marked failed", request_id)
+                        await _settle(incoming.nack(requeue=True))
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, DB_RETRY_MAX_SECONDS)
+            if message is not None:
+                await self._c.events.append(message.chat_id, [status_event(message)])
+        try:
+            await self._c.broker.dead_letter(incoming.body, reason, incoming.message_id)
+        except BrokerUnavailable:
+            await asyncio.sleep(1)
+            await _settle(incoming.nack(requeue=True))  # parked on the next delivery
+            return
+        await _settle(incoming.ack())
+
+
+async def mark_unusable(c: Container, request_id: UUID, error: str) -> Any:
+    """The reply of a response that can never be stored becomes `failed`, saying why."""
+    query = (
+        update(Message)
+        .where(Message.request_id == request_id, Message.status.not_in(FINAL_STATUSES))
+        .values(
+            status="failed",
+            error=error,
+            next_attempt_at=None,
+            completed_at=func.now(),
+        )
+        .returning(*Message.__table__.columns)
+    )
+    async with c.autocommit.connect() as conn:
+        return (await conn.execute(query)).first()
+
+
+def _transient(error: BaseException) -> bool:
+    """Only a lost connection or a full pool passes with time; anything else never will."""
+    if isinstance(error, PoolTimeoutError | OperationalError | InterfaceError | OSError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def _summary(error: BaseException) -> str:
+    """The database's own words (its first line), never the statement or its parameters."""
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else 'no details'}"[:300]
+
+
+def _request_id_of(body: bytes) -> UUID | None:
+    """The request_id of a response that does not parse, when it still names one (Python's
+    JSON reader takes what pydantic's refuses, a lone surrogate)."""
+    try:
+        data = json.loads(body)
+        return UUID(str(data["request_id"]))
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _channel_closed(incoming: AbstractIncomingMessage) -> bool:

@@ -27,6 +27,12 @@ export const api = {
   login: (email: string, password: string) =>
     request<LoginAnswer>('/auth/login', { method: 'POST', body: { email, password }, quiet401: true }),
   logout: () => request<void>('/auth/logout', { method: 'POST', quiet401: true }),
+  logoutAll: () => request<void>('/auth/logout-all', { method: 'POST', quiet401: true }),
+  changePassword: (currentPassword: string, newPassword: string) =>
+    request<void>('/auth/password', {
+      method: 'POST',
+      body: { current_password: currentPassword, new_password: newPassword },
+    }),
   me: () => request<User>('/auth/me', { quiet401: true }),
 
   listChats: (limit: number, before: string | null) => {

@@ -1,20 +1,26 @@
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import SESSION_COOKIE, ContainerDep, CurrentUser, SessionDep
-from app.api.schemas import Credentials, LoginIn, TokenOut, UserOut
+from app.api.deps import SESSION_COOKIE, ClientAddress, ContainerDep, CurrentUser
+from app.api.schemas import Credentials, LoginIn, PasswordChange, TokenOut, UserOut
 from app.services import accounts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+def _ended() -> Response:
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def register(body: Credentials, db: SessionDep, c: ContainerDep):
-    return await accounts.register(db, c, body.email, body.password)
+async def register(body: Credentials, c: ContainerDep, address: ClientAddress):
+    return await accounts.register(c, body.email, body.password, address)
 
 
 @router.post("/login", response_model=TokenOut)
-async def login(body: LoginIn, response: Response, db: SessionDep, c: ContainerDep):
-    token, user = await accounts.login(db, c, body.email, body.password)
+async def login(body: LoginIn, response: Response, c: ContainerDep, address: ClientAddress):
+    token, user = await accounts.login(c, body.email, body.password, address)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -27,12 +33,26 @@ async def login(body: LoginIn, response: Response, db: SessionDep, c: ContainerD
     return TokenOut(access_token=token, user=UserOut.model_validate(user))
 
 
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+async def change_password(
+    body: PasswordChange, user: CurrentUser, c: ContainerDep, address: ClientAddress
+) -> Response:
+    """Sets a new password; every other session of the user ends, this one stays."""
+    await accounts.change_password(c, user, body.current_password, body.new_password, address)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(user: CurrentUser, db: SessionDep, c: ContainerDep) -> Response:
-    await accounts.logout(db, c, user)
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
-    return response
+async def logout(user: CurrentUser, c: ContainerDep) -> Response:
+    await accounts.logout(c, user)
+    return _ended()
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_all(user: CurrentUser, c: ContainerDep) -> Response:
+    """Ends every session of the user, this one included."""
+    await accounts.logout_everywhere(c, user)
+    return _ended()
 
 
 @router.get("/me", response_model=UserOut)
