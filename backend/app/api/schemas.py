@@ -95,6 +95,10 @@ class ChatOut(BaseModel):
     id: UUID
     title: str
     model: str
+    model_in_use: str = Field(
+        description="the model new replies use: `model` while GEMINI_MODELS offers it, "
+        "else the default (GEMINI_MODEL)"
+    )
     system_prompt: str | None
     created_at: datetime
     updated_at: datetime

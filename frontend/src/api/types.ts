@@ -17,6 +17,8 @@ export interface Chat {
   id: string
   title: string
   model: string
+  /** The model new replies use: `model`, or the default once the server no longer offers it. */
+  model_in_use: string
   system_prompt: string | null
   created_at: string
   updated_at: string
