@@ -2,15 +2,18 @@
 """`make bench`: how fast the pipeline is, against stacks it starts natively (scripts/stack.py),
 loopback only, with the offline stand-in at fixed latencies. Prints figures; not a pass/fail test.
 
-    tests/.venv/bin/python bench/run.py [all | overhead throughput quota baseline streams] [--quick]
+    tests/.venv/bin/python bench/run.py
+        [all | overhead throughput quota perday overload baseline streams] [--quick]
         [--profile] [--out bench/results/latest.json]
 
 overhead    POST /messages -> first delta / message.completed, minus the stand-in's own first-chunk
             and total time, at 1, 20 and 100 concurrent chats
 throughput  completed replies per second for 60 s with a zero-latency stand-in and ample keys,
             then on to 10,000 replies for the memory figures (backend and worker RSS)
-quota       3 keys x 30/min, 3 workers, twice the quota offered for 2 minutes: upstream calls as a
-            share of the quota, and upstream 429s
+quota       3 keys x (pro 5/min + flash 30/min), 3 workers, twice each model's quota offered for
+            3 minutes: upstream calls per model as a share of its quota, and upstream 429s
+perday      3 keys x 20/day: upstream calls for 100 messages (exactly 60), and upstream 429s
+overload    3 keys x 10/min, twice the quota offered for 2 minutes: waits, order, retry queues
 baseline    the same stand-in called straight from one asyncio loop with the google-genai SDK
 streams     2,000 open idle event streams on one backend process: the memory each costs, and
             live replies (20 chats) timed without and then with the idle streams open
@@ -30,6 +33,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -549,24 +553,28 @@ async def bench_streams(stack, quick: bool) -> dict:
     return result
 
 
-async def bench_quota(url: str, stack, quick: bool) -> dict:
-    """Open-loop: twice the key quota offered at an even rate, a fresh chat per message."""
-    keys, per_minute = 3, 30
-    minutes = 0.5 if quick else 2.0
-    quota = keys * per_minute * minutes
-    rate = 2 * keys * per_minute / 60  # messages per second
-    n = int(rate * minutes * 60)
+PRO, FLASH = "gemini-2.5-pro", "gemini-2.5-flash"
+QUOTA_LIMITS = {
+    PRO: 5,
+    FLASH: 30,
+}  # per key per minute, for the worker and the stand-in
+
+
+async def _clients(url: str, n: int = 6) -> list[ChatClient]:
     clients = []
-    for _ in range(6):
+    for _ in range(n):
         c = ChatClient(url, timeout=30)
         await c.register_and_login()
         clients.append(c)
-    chats = await asyncio.gather(*(clients[i % 6].create_chat(f"quota #{i}") for i in range(n)))
-    before = standin_stats(stack)
-    accepted = Counter()
+    return clients
+
+
+async def _offer(clients, chats, rate: float, seconds: float, accepted: Counter, sent: dict):
+    """Open loop: message i of `chats` sent at t0 + i / rate; returns the send tasks."""
 
     async def send(i: int) -> None:
-        c = clients[i % 6]
+        c = clients[i % len(clients)]
+        sent[i] = time.time()
         r = await c.http.post(
             f"/chats/{chats[i]['id']}/messages",
             json={"content": f"quota {i}", "role": "user"},
@@ -576,33 +584,154 @@ async def bench_quota(url: str, stack, quick: bool) -> dict:
 
     t0 = time.monotonic()
     tasks = []
-    for i in range(n):
+    for i in range(len(chats)):
         await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
         tasks.append(asyncio.create_task(send(i)))
-    await asyncio.sleep(max(0.0, t0 + minutes * 60 - time.monotonic()))
+    await asyncio.sleep(max(0.0, t0 + seconds - time.monotonic()))
+    return tasks
+
+
+async def bench_quota(url: str, stack, quick: bool) -> dict:
+    """3 keys x (pro 5/min + flash 30/min), twice each model's quota offered at an even rate (a
+    fresh chat per message), 3 minutes: upstream calls per model as a share of its quota."""
+    keys = 3
+    minutes = 0.5 if quick else 3.0
+    rates = {m: 2 * keys * per / 60 for m, per in QUOTA_LIMITS.items()}  # messages per second
+    clients = await _clients(url)
+    order = []  # the model of each message, interleaved at the models' rates
+    for m, rate in rates.items():
+        order += [(i / rate, m) for i in range(int(rate * minutes * 60))]
+    order.sort()
+    chats = await asyncio.gather(
+        *(clients[i % 6].create_chat(f"quota #{i}", model=m) for i, (_, m) in enumerate(order))
+    )
+    before = standin_stats(stack)
+    accepted: Counter = Counter()
+    tasks = await _offer(clients, chats, sum(rates.values()), minutes * 60, accepted, {})
     after = standin_stats(stack)
     await asyncio.gather(*tasks)
     for c in clients:
         await c.aclose()
-    calls = after["total_calls"] - before["total_calls"]
-    served_429 = after["total_429"] - before["total_429"]
-    ok_calls = calls - served_429
+
+    def used(stats: dict, what: str, model: str) -> int:
+        return sum(stats[what].get(model, {}).values())
+
+    result = {
+        "keys": keys,
+        "workers": 3,
+        "minutes": minutes,
+        "accepted": dict(accepted),
+    }
+    line = []
+    for m, per in QUOTA_LIMITS.items():
+        quota = keys * per * minutes
+        calls = used(after, "calls_by_model", m) - used(before, "calls_by_model", m)
+        served_429 = used(after, "served_429_by_model", m) - used(before, "served_429_by_model", m)
+        ok = calls - served_429
+        result[m] = {
+            "per_key_per_minute": per,
+            "offered_messages": sum(1 for _, x in order if x == m),
+            "quota_calls": quota,
+            "upstream_calls": calls,
+            "upstream_429": served_429,
+            "quota_used_pct": round(100 * ok / quota, 1),
+        }
+        line.append(f"{m} {ok}/{quota:.0f} = {result[m]['quota_used_pct']}%, {served_429} x 429")
+    print("  quota: " + "; ".join(line), flush=True)
+    return result
+
+
+async def bench_perday(url: str, stack, quick: bool) -> dict:
+    """A daily limit of 20 per key, 3 keys, 100 messages: exactly 60 upstream calls, none over."""
+    clients = await _clients(url)
+    n = 100
+    chats = await asyncio.gather(*(clients[i % 6].create_chat(f"day #{i}") for i in range(n)))
+    before = standin_stats(stack)
+    accepted: Counter = Counter()
+    tasks = await _offer(clients, chats, 10, n / 10, accepted, {})
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(15)  # replies in flight land; the rest wait in the retry queue
+    after = standin_stats(stack)
+    completed = 0
+    for i, chat in enumerate(chats):
+        reply = (await clients[i % 6].messages(chat["id"]))[-1]
+        completed += reply["status"] == "completed"
+    for c in clients:
+        await c.aclose()
+    result = {
+        "keys": 3,
+        "per_key_per_day": 20,
+        "offered_messages": n,
+        "accepted": dict(accepted),
+        "upstream_calls": after["total_calls"] - before["total_calls"],
+        "upstream_429": after["total_429"] - before["total_429"],
+        "completed": completed,
+    }
+    print(
+        f"  per day: {result['upstream_calls']} upstream calls for 3 keys x 20/day, "
+        f"{result['upstream_429']} x 429, {completed} replies completed",
+        flush=True,
+    )
+    return result
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+async def bench_overload(url: str, stack, quick: bool) -> dict:
+    """3 keys x 10/min, twice the quota offered for 2 minutes from many users: every reply
+    waits in line for the pool's next free slot (no retry queue), in arrival order."""
+    keys, per_minute = 3, 10
+    minutes = 0.5 if quick else 2.0
+    rate = 2 * keys * per_minute / 60
+    n = int(rate * minutes * 60)
+    clients = await _clients(url, 12)
+    chats = await asyncio.gather(*(clients[i % 12].create_chat(f"over #{i}") for i in range(n)))
+    before = standin_stats(stack)
+    accepted: Counter = Counter()
+    sent: dict[int, float] = {}
+    tasks = await _offer(clients, chats, rate, minutes * 60, accepted, sent)
+    await asyncio.gather(*tasks)
+    end = time.monotonic() + 600
+    replies: dict[int, dict] = {}
+    while len(replies) < n and time.monotonic() < end:
+        for i, chat in enumerate(chats):
+            if i not in replies:
+                reply = (await clients[i % 12].messages(chat["id"]))[-1]
+                if reply["status"] in ("completed", "failed", "cancelled"):
+                    replies[i] = reply
+        await asyncio.sleep(2)
+    after = standin_stats(stack)
+    for c in clients:
+        await c.aclose()
+    done = {i: r for i, r in replies.items() if r["status"] == "completed"}
+    waits = {i: _ts(r["completed_at"]) - sent[i] for i, r in done.items()}
+    by_finish = sorted(done, key=lambda i: _ts(done[i]["completed_at"]))
+    # How far a reply finished from its arrival rank: 0 = strict arrival order.
+    displacement = [abs(rank - sorted(done).index(i)) for rank, i in enumerate(by_finish)]
     result = {
         "keys": keys,
         "per_key_per_minute": per_minute,
-        "workers": 3,
         "minutes": minutes,
         "offered_messages": n,
-        "offered_per_second": rate,
         "accepted": dict(accepted),
-        "quota_calls": quota,
-        "upstream_calls": calls,
-        "upstream_429": served_429,
-        "quota_used_pct": round(100 * ok_calls / quota, 1),
+        "completed": len(done),
+        "failed": sum(r["status"] == "failed" for r in replies.values()),
+        "retried": sum(r["attempt"] > 0 for r in replies.values()),
+        "upstream_calls": after["total_calls"] - before["total_calls"],
+        "upstream_429": after["total_429"] - before["total_429"],
+        "wait_s": {
+            "p50": round(pct(list(waits.values()), 50) or 0, 1),
+            "max": round(max(waits.values(), default=0), 1),
+        },
+        "order_max_displacement": max(displacement, default=0),
     }
     print(
-        f"  quota: {ok_calls}/{quota:.0f} calls = {result['quota_used_pct']}% of the quota, "
-        f"{served_429} upstream 429s",
+        f"  overload: {len(done)}/{n} completed, {result['retried']} via a retry queue, "
+        f"{result['upstream_429']} x 429, wait p50 {result['wait_s']['p50']} s max "
+        f"{result['wait_s']['max']} s, finish order off arrival order by at most "
+        f"{result['order_max_displacement']}",
         flush=True,
     )
     return result
@@ -722,7 +851,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench/results/latest.json"))
     args = parser.parse_args()
     parts = (
-        {"overhead", "throughput", "quota", "baseline", "streams"}
+        {"overhead", "throughput", "quota", "perday", "overload", "baseline", "streams"}
         if "all" in args.parts
         else set(args.parts)
     )
@@ -746,20 +875,40 @@ def main() -> int:
                 report.update(
                     asyncio.run(bench_sustained(stack, args.quick, args.profile, out.parent))
                 )
+    quota_env = {
+        **BASE_ENV,
+        "QUEUE_RETRY_DELAYS": "60,600,3600,86400",
+        "QUEUE_MAX_RETRIES": "4",
+    }
     if "quota" in parts:
+        limits = ";".join(f"{m}:{per}/min" for m, per in QUOTA_LIMITS.items())
         print(
-            "quota stack: 3 keys x 30/min, 3 workers, stand-in enforcing 30/min per key", flush=True
+            f"quota stack: 3 keys x ({limits}), 3 workers, the stand-in enforcing the same",
+            flush=True,
         )
-        env = {
-            **BASE_ENV,
-            "KEYS_MAX_PER_MINUTE": "30",
-            "STANDIN_RPM": "30",
-            "QUEUE_RETRY_DELAYS": "60,600,3600,86400",
-            "QUEUE_MAX_RETRIES": "4",
-        }
+        env = {**quota_env, "KEYS_LIMITS": limits, "STANDIN_LIMITS": limits}
         with running_stack("benchquota", workers=3, env=env) as stack:
             wait_healthy(stack.url)
             report["quota"] = asyncio.run(bench_quota(stack.url, stack, args.quick))
+    if "perday" in parts:
+        limits = f"{FLASH}:1000/min,20/day"
+        print(
+            f"per-day stack: 3 keys x {limits}, 3 workers, the stand-in enforcing it",
+            flush=True,
+        )
+        env = {**quota_env, "KEYS_LIMITS": limits, "STANDIN_LIMITS": limits}
+        with running_stack("benchday", workers=3, env=env) as stack:
+            wait_healthy(stack.url)
+            report["perday"] = asyncio.run(bench_perday(stack.url, stack, args.quick))
+    if "overload" in parts:
+        print(
+            "overload stack: 3 keys x 10/min, 3 workers, 2x the quota offered",
+            flush=True,
+        )
+        env = {**quota_env, "KEYS_MAX_PER_MINUTE": "10", "STANDIN_RPM": "10"}
+        with running_stack("benchover", workers=3, env=env) as stack:
+            wait_healthy(stack.url)
+            report["overload"] = asyncio.run(bench_overload(stack.url, stack, args.quick))
     if "streams" in parts:
         print(f"streams stack: one backend process, {IDLE_STREAMS} idle streams", flush=True)
         env = {**BASE_ENV, "WEB_CONCURRENCY": "1", "USER_MAX_OPEN_STREAMS": str(IDLE_STREAMS)}

@@ -84,6 +84,7 @@ class RunNames:
             "REQUEST_QUEUE": self.request_queue,
             "RESPONSE_QUEUE": self.response_queue,
             "LOG_LEVEL": "INFO",
+            "SECRET_KEY": f"test-secret-{self.tag}-0123456789",
         }
         settings.update({k: str(v) for k, v in overrides.items()})
         return settings
@@ -435,8 +436,9 @@ class WorkerRole:
 
     def dead_letters(self) -> list[Any]:
         async def drain() -> list[Any]:
+            # Passive: the backend declared it, with arguments this must not contradict.
             queue = await self._channel.declare_queue(
-                self.run.response_queue + ".dead", durable=True
+                self.run.response_queue + ".dead", passive=True
             )
             found = []
             while (message := await queue.get(no_ack=True, fail=False)) is not None:

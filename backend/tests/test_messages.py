@@ -35,6 +35,7 @@ def test_send_stores_both_messages_and_queues_the_request(alice: Api, worker: Wo
     assert request["model"] == "gemini-2.5-pro"
     assert request["system_instruction"] == "Answer in French."
     assert request["contents"] == [{"role": "user", "text": "What is the capital of France?"}]
+    assert request["user_id"] == alice.user["id"]  # the key pool's line is fair per user
     assert delivery.message_id == request["request_id"]
     assert delivery.delivery_mode == 2 and delivery.content_type == "application/json"
 
@@ -187,6 +188,7 @@ def test_failed_reply_shows_a_readable_error_and_can_be_retried(
     request, _ = worker.take_request(reply["id"])
     assert request["request_id"] != first_request["request_id"]
     assert request["contents"] == [{"role": "user", "text": "hi"}]
+    assert request["user_id"] == alice.user["id"]
     # A late answer to the old request changes nothing.
     worker.respond(first_request, "completed", "stale")
     worker.respond(request, "completed", "fresh")

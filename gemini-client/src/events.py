@@ -43,6 +43,16 @@ class ChatEvents:
             "next_attempt_at": None, "error": None,
         })
 
+    async def queued(
+        self, chat_id: object, message_id: object, attempt: int, position: int, eta_s: float
+    ) -> None:
+        """The request waits in line for the pool's next free slot (not a failure)."""
+        await self.emit(chat_id, "message.status", {
+            "message_id": message_id, "status": "queued", "attempt": attempt,
+            "queue_position": position, "eta_seconds": round(eta_s),
+            "next_attempt_at": None, "error": None,
+        })
+
     async def reset(self, chat_id: object, message_id: object) -> None:
         await self.emit(chat_id, "message.reset", {"message_id": message_id})
 

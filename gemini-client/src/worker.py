@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -10,6 +11,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from .api.failures import Blame
 from .api.gemini import GeminiApi
 from .core.config import Settings
 from .core.logging import log
@@ -17,13 +19,19 @@ from .events import ChatEvents
 from .idempotency import Claims
 from .processor import Outcome, Processor
 from .queue.messages import GeminiRequest, GeminiResponse, ResponseError
-from .queue.topology import Topology, json_message
+from .queue.topology import DEAD_LETTER_POLICY, Topology, json_message
 from .rate_limiter.key_pool import KeyPool
+from .rate_limiter.registry import KeyRegistry
 
 _RECONNECT_S = 2.0
-# Redis may come back empty (a restart without persistence): the key index and each key's
-# defaults are published again this often, so the admin view never stays blank for long.
-_REGISTER_EVERY_S = 5.0
+# The registry's version is read this often: a key added or removed in the admin page is used,
+# or no longer used, within about a second by every replica.
+_REGISTRY_POLL_S = 1.0
+# Redis may come back empty (a restart without persistence): the key index, each key's defaults
+# and the limits are published again this often, so the admin view never stays blank for long;
+# the pool's capacity (admission control) and the due key probes go at the same pace.
+_REGISTER_EVERY_S = 2.0
+_PRUNE_EVERY_S = 600.0
 _TRANSIENT_PAUSE_S = 1.0  # before handing back a request we could not settle (broker/Redis down)
 
 
@@ -34,9 +42,9 @@ class Worker:
             settings.request_queue, settings.response_queue, settings.queue_retry_delays
         )
         self._redis = Redis.from_url(settings.redis_url)
-        self._pool = KeyPool(
-            self._redis, settings.redis_key_prefix, settings.gemini_api_keys,
-            settings.keys_max_per_minute, settings.keys_window_margin_seconds,
+        self._pool = KeyPool(self._redis, settings)
+        self._registry = KeyRegistry(
+            self._redis, settings.redis_key_prefix, settings.secret_key, settings.gemini_api_keys
         )
         self._api = GeminiApi(settings, self._pool.keys)
         self._processor = Processor(
@@ -49,8 +57,10 @@ class Worker:
         self._consumer_tag: str | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._registrar: asyncio.Task | None = None
+        self._caretaker: asyncio.Task | None = None
 
     async def start(self) -> None:
+        await self._reload_keys()
         await self._pool.register()
         connection = await aio_pika.connect_robust(
             self.settings.amqp_url, reconnect_interval=_RECONNECT_S
@@ -58,30 +68,80 @@ class Worker:
         try:
             self._channel = await connection.channel(publisher_confirms=True)
             await self._channel.set_qos(prefetch_count=self.settings.worker_prefetch)
-            self._queue = await self.topology.declare(self._channel)
+            self._queue, bounded = await self.topology.declare(connection, self._channel)
+            if not bounded:
+                log.warning("dead_queue_unbounded", extra={
+                    "queue": self.topology.dead, "fix": DEAD_LETTER_POLICY,
+                })
             self._consumer_tag = await self._queue.consume(self._on_message)
         except BaseException:
             await connection.close()
             raise
         self._connection = connection
-        self._registrar = asyncio.create_task(self._keep_keys_registered())
+        self._registrar = asyncio.create_task(self._follow_registry())
+        self._caretaker = asyncio.create_task(self._care_for_pool())
         log.info("worker_started", extra={
             "request_queue": self.topology.request, "keys": list(self._pool.keys),
-            "prefetch": self.settings.worker_prefetch, "proxy": bool(self.settings.http_proxy),
+            "prefetch": self.settings.worker_prefetch,
+            "proxy": bool(self.settings.http_proxy or self.settings.gemini_proxies),
         })
 
-    async def _keep_keys_registered(self) -> None:
+    async def _reload_keys(self) -> None:
+        keys = await self._registry.load()
+        if keys != self._pool.keys:
+            added, gone = set(keys) - set(self._pool.keys), set(self._pool.keys) - set(keys)
+            self._api.set_keys(keys)
+            self._pool.set_keys(keys)
+            if added:
+                await self._pool.register()
+            log.info("keys_changed", extra={"added": sorted(added), "removed": sorted(gone)})
+
+    async def _follow_registry(self) -> None:
+        while True:
+            await asyncio.sleep(_REGISTRY_POLL_S)
+            try:
+                if await self._registry.changed():
+                    await self._reload_keys()
+            except Exception as exc:  # Redis down: the next round tries again.
+                log.warning("registry_read_failed", extra={"error": type(exc).__name__})
+
+    async def _care_for_pool(self) -> None:
+        """Keeps the shared state fresh: registration, capacity per model, key probes, charts."""
+        pruned = 0.0
         while True:
             await asyncio.sleep(_REGISTER_EVERY_S)
             try:
                 await self._pool.register()
+                s = self.settings
+                models = {s.gemini_model, *s.keys_limits, *self._processor.models_seen}
+                for model in sorted(models):
+                    await self._pool.capacity(model)
+                for kid in await self._pool.due_for_probe():
+                    await self._probe(kid)
+                if time.monotonic() - pruned > _PRUNE_EVERY_S:
+                    await self._pool.prune_series()
+                    pruned = time.monotonic()
             except Exception as exc:  # Redis down: the next round tries again.
-                log.warning("key_register_failed", extra={"error": type(exc).__name__})
+                log.warning("key_pool_care_failed", extra={"error": type(exc).__name__})
+
+    async def _probe(self, kid: str) -> None:
+        """A disabled key is asked again with a call that costs no generation quota."""
+        failure = await self._api.probe(kid, self.settings.gemini_model)
+        if failure is None:
+            await self._pool.probed(kid, ok=True)
+            log.info("key_healed", extra={"key_id": kid})
+        elif failure.blame is Blame.KEY:
+            await self._pool.probed(kid, ok=False, reason=failure.key_reason or "",
+                                    message=failure.message)
+            log.info("key_still_refused", extra={"key_id": kid, "reason": failure.key_reason})
+        else:  # Google unreachable or busy: nothing learnt about the key; ask again later.
+            await self._pool.probed(kid, ok=False)
 
     async def stop(self) -> None:
         """Stops consuming, lets in-flight requests finish within the bound, hands back the rest."""
-        if self._registrar is not None:
-            self._registrar.cancel()
+        for task in (self._registrar, self._caretaker):
+            if task is not None:
+                task.cancel()
         if self._queue is not None and self._consumer_tag is not None:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._consumer_tag)
@@ -134,7 +194,7 @@ class Worker:
                 log.info("request_duplicate", extra=extra)
                 await message.ack()
                 return
-            outcome = await self._processor.run(request, message.redelivered)
+            outcome = await self._processor.run(request, message.redelivered or run.took_over)
             await self._settle(request, outcome)
             run.finish()
         await message.ack()
@@ -149,7 +209,7 @@ class Worker:
             request_id=request.request_id, chat_id=request.chat_id,
             message_id=request.message_id, status="failed", content=outcome.content,
             attempt=request.attempt, usage=outcome.usage, finish_reason=outcome.finish_reason,
-            key_id=outcome.key_id, latency_ms=outcome.latency_ms,
+            key_id=outcome.key_id, latency_ms=outcome.latency_ms, model=outcome.model,
         )
         failure = outcome.failure
         if outcome.status in ("completed", "cancelled"):

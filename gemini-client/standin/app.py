@@ -6,8 +6,10 @@ import random
 import re
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,12 +22,16 @@ from .replies import count_tokens, reply_text, split_chunks
 
 _DIRECTIVE = re.compile(r"\[\[standin:([a-z0-9_]+)\]\]")
 _METHODS = {"generateContent": False, "streamGenerateContent": True}
+_PACIFIC = ZoneInfo("America/Los_Angeles")  # Google's quota days end at midnight Pacific
 
 
 class Stats:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.served_429: Counter[str] = Counter()
+        self.calls_by_model: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.served_429_by_model: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.probes: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.completed = 0
         self.in_flight = 0
@@ -37,6 +43,9 @@ class Stats:
             "total_calls": sum(self.calls.values()),
             "served_429": dict(self.served_429),
             "total_429": sum(self.served_429.values()),
+            "calls_by_model": {m: dict(c) for m, c in self.calls_by_model.items()},
+            "served_429_by_model": {m: dict(c) for m, c in self.served_429_by_model.items()},
+            "probes": dict(self.probes),
             "errors": dict(self.errors),
             "completed": self.completed,
             "in_flight": self.in_flight,
@@ -52,14 +61,15 @@ class StandIn:
     def reset(self) -> None:
         self.dials = self.env_dials
         self.faults: list[Fault] = []
-        self.windows: dict[str, deque[float]] = {}
+        self.windows: dict[tuple[str, str], deque[float]] = {}
+        self.days: Counter[tuple[str, str, str]] = Counter()
         self.stats = Stats()
         self.recent: deque[dict] = deque(maxlen=200)
         self.random = random.Random(0)
 
-    def take_fault(self, key: str, prompt: str) -> Fault | None:
+    def take_fault(self, key: str, model: str, prompt: str) -> Fault | None:
         for fault in self.faults:
-            if fault.matches(key):
+            if fault.matches(key, model):
                 fault.count -= 1
                 if fault.count == 0:
                     self.faults.remove(fault)
@@ -74,17 +84,22 @@ class StandIn:
             return Fault(kind="503")
         return None
 
-    def over_quota(self, kid: str) -> float | None:
-        """Seconds until the key may call again, or None when it is under its limit now."""
-        if not self.dials.rpm:
-            return None
+    def over_quota(self, kid: str, model: str) -> tuple[float | None, str, int] | None:
+        """(seconds until the key may call the model again or None for a day quota, "Minute" or
+        "Day", the limit) when the call is over a quota, else None (and the call is counted)."""
+        limits = self.dials.model_limits().get(model, {"rpm": self.dials.rpm})
+        rpm, rpd = limits.get("rpm", 0), limits.get("rpd")
+        day = (kid, model, datetime.now(_PACIFIC).date().isoformat())
+        if rpd is not None and self.days[day] >= rpd:
+            return None, "Day", rpd
         now = time.monotonic()
-        window = self.windows.setdefault(kid, deque())
+        window = self.windows.setdefault((kid, model), deque())
         while window and window[0] <= now - 60:
             window.popleft()
-        if len(window) >= self.dials.rpm:
-            return window[0] + 60 - now
+        if rpm and len(window) >= rpm:
+            return window[0] + 60 - now, "Minute", rpm
         window.append(now)
+        self.days[day] += 1
         return None
 
 
@@ -124,11 +139,10 @@ def build_app(dials: Dials) -> Starlette:
             return _error(wire.permission_denied())
         kid = key_id(key)
         standin.stats.calls[kid] += 1
-        state = standin.dials.key_state(key)
-        if state == "invalid":
-            return _error(wire.api_key_invalid())
-        if state == "denied":
-            return _error(wire.permission_denied(key))
+        standin.stats.calls_by_model[model][kid] += 1
+        refused = _refused(key)
+        if refused is not None:
+            return refused
         try:
             body = json.loads(await request.body())
             contents = body["contents"]
@@ -141,10 +155,12 @@ def build_app(dials: Dials) -> Starlette:
             ))
         if not standin.dials.knows_model(model):
             return _error(wire.model_not_found(model, method))
-        wait = standin.over_quota(kid)
-        if wait is not None:
-            standin.stats.served_429[kid] += 1
-            return _error(wire.quota_exceeded(model, standin.dials.rpm, wait))
+        if standin.dials.throttled:
+            return _429(kid, model, wire.throttled())
+        over = standin.over_quota(kid, model)
+        if over is not None:
+            wait, per, limit = over
+            return _429(kid, model, wire.quota_exceeded(model, limit, wait, per))
 
         users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
         last_user = _texts(users[-1]) if users else ""
@@ -156,15 +172,18 @@ def build_app(dials: Dials) -> Starlette:
         })
         prompt_tokens = count_tokens("".join(_texts(c) for c in contents) + (system or ""))
         response_id = uuid.uuid4().hex[:22]
-        fault = standin.take_fault(key, last_user)
+        fault = standin.take_fault(key, model, last_user)
         if fault is not None:
             if fault.kind == "429":
-                standin.stats.served_429[kid] += 1
-                return _error(wire.quota_exceeded(model, standin.dials.rpm, fault.retry_delay_s))
+                return _429(kid, model, wire.quota_exceeded(
+                    model, standin.dials.rpm, fault.retry_delay_s
+                ))
             immediate = {
                 "500": wire.internal, "503": wire.unavailable,
                 "403": lambda: wire.permission_denied(key),
                 "invalid_key": wire.api_key_invalid,
+                "403_api_not_enabled": wire.api_not_enabled, "403_billing": wire.billing_disabled,
+                "400_region": wire.region_unsupported,
                 "400": lambda: wire.bad_request("Request contains an invalid argument."),
             }
             if fault.kind in immediate:
@@ -215,6 +234,35 @@ def build_app(dials: Dials) -> Starlette:
         delays = [first_ms] + [standin.dials.chunk_ms] * (len(frames) - 1)
         return _stream_response([wire.sse(f) for f in frames], delays, standin)
 
+    def _refused(key: str) -> Response | None:
+        state = standin.dials.key_state(key)
+        if state == "invalid":
+            return _error(wire.api_key_invalid())
+        if state == "denied":
+            return _error(wire.permission_denied(key))
+        return None
+
+    def _429(kid: str, model: str, body: dict) -> Response:
+        standin.stats.served_429[kid] += 1
+        standin.stats.served_429_by_model[model][kid] += 1
+        return _error(body)
+
+    async def models(request: Request) -> Response:
+        """`GET /v1beta/models[/{model}]`: what a key probe calls (no generation quota)."""
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if not key:
+            return _error(wire.permission_denied())
+        standin.stats.probes[key_id(key)] += 1
+        refused = _refused(key)
+        if refused is not None:
+            return refused
+        name = request.path_params.get("model")
+        if name is None:
+            return JSONResponse({"models": [wire.model_info(m) for m in standin.dials.models]})
+        if not standin.dials.knows_model(name):
+            return _error(wire.error_body(404, "NOT_FOUND", f"models/{name} is not found."))
+        return JSONResponse(wire.model_info(name))
+
     async def config(request: Request) -> Response:
         if request.method == "POST":
             try:
@@ -244,6 +292,8 @@ def build_app(dials: Dials) -> Starlette:
         return PlainTextResponse("offline Gemini stand-in\n")
 
     return Starlette(routes=[
+        Route("/{version}/models", models, methods=["GET"]),
+        Route("/{version}/models/{model}", models, methods=["GET"]),
         Route("/{version}/models/{target:path}", generate, methods=["POST"]),
         Route("/_standin/config", config, methods=["GET", "POST"]),
         Route("/_standin/stats", stats),

@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 
 DEFAULT_MODELS = (
@@ -11,7 +12,9 @@ DEFAULT_MODELS = (
 )
 FAULT_KINDS = (
     "429", "500", "503", "400", "403", "invalid_key", "midstream", "safety", "hang", "empty",
+    "403_api_not_enabled", "403_billing", "400_region",
 )
+_LIMIT = re.compile(r"^(\d+)\s*(/min|/day)$")
 
 
 def key_id(key: str) -> str:
@@ -28,7 +31,11 @@ class Dials:
     valid_keys: list[str] = field(default_factory=list)  # empty: every key is valid
     invalid_keys: list[str] = field(default_factory=list)
     denied_keys: list[str] = field(default_factory=list)
-    rpm: int = 0  # per key, sliding 60 s window; 0 = unlimited
+    rpm: int = 0  # per key and model, sliding 60 s window; 0 = unlimited
+    # Per model, as KEYS_LIMITS writes them, 0 allowed: "gemini-2.5-pro:5/min,20/day;..."; a
+    # model named here uses these instead of rpm (0/day: no quota at all for that model).
+    limits: str = ""
+    throttled: bool = False  # every call: 429 naming no quota (Google throttling the IP)
     first_chunk_ms: int = 200
     chunks: int = 8
     chunk_ms: int = 40
@@ -47,6 +54,8 @@ class Dials:
                 invalid_keys=_csv(env.get("STANDIN_INVALID_KEYS", "")),
                 denied_keys=_csv(env.get("STANDIN_DENIED_KEYS", "")),
                 rpm=int(env.get("STANDIN_RPM", "0")),
+                limits=env.get("STANDIN_LIMITS", ""),
+                throttled=env.get("STANDIN_THROTTLED", "") in ("1", "true"),
                 first_chunk_ms=int(env.get("STANDIN_FIRST_CHUNK_MS", "200")),
                 chunks=int(env.get("STANDIN_CHUNKS", "8")),
                 chunk_ms=int(env.get("STANDIN_CHUNK_MS", "40")),
@@ -69,6 +78,8 @@ class Dials:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ValueError(f"{name} must be a list of strings")
                 values[name] = value
+            elif isinstance(current, bool):
+                values[name] = value in (True, 1, "1", "true")
             else:
                 values[name] = type(current)(value)
         return Dials(**values)._checked()
@@ -78,7 +89,24 @@ class Dials:
             raise ValueError("rpm, first_chunk_ms and chunk_ms must be >= 0, chunks >= 1")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
+        self.model_limits()
         return self
+
+    def model_limits(self) -> dict[str, dict[str, int]]:
+        """`limits` as {model: {"rpm": n, "rpd": n}} (a missing unit: unlimited)."""
+        found: dict[str, dict[str, int]] = {}
+        for entry in (e.strip() for e in self.limits.split(";")):
+            if not entry:
+                continue
+            model, _, rest = entry.partition(":")
+            units = {}
+            for part in (p.strip() for p in rest.split(",")):
+                match = _LIMIT.match(part)
+                if not match:
+                    raise ValueError(f"limits: {part!r} is not N/min or N/day")
+                units["rpm" if match.group(2) == "/min" else "rpd"] = int(match.group(1))
+            found[model.strip()] = units
+        return found
 
     def knows_model(self, model: str) -> bool:
         """A listed model, or a dated/preview variant of one (`gemini-2.5-flash-preview-05-20`)."""
@@ -108,6 +136,7 @@ class Fault:
     retry_delay_s: float | None = 2.0  # for 429; None: no RetryInfo
     after_chunks: int | None = None  # for midstream: chunks sent before the error
     ms: int = 30_000  # for hang: how long the first chunk is held back
+    model: str | None = None  # None: any model
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -115,5 +144,7 @@ class Fault:
         if self.count < 1:
             raise ValueError("fault count must be >= 1")
 
-    def matches(self, key: str) -> bool:
-        return self.key is None or self.key in (key, key_id(key))
+    def matches(self, key: str, model: str) -> bool:
+        return (self.key is None or self.key in (key, key_id(key))) and (
+            self.model is None or self.model == model
+        )

@@ -61,8 +61,11 @@ def error_body(code: int, status: str, message: str, details: list | None = None
     return {"error": error}
 
 
-def quota_exceeded(model: str, limit: int, retry_delay_s: float | None) -> dict:
-    """Google's 429; without `retry_delay_s`, no RetryInfo (as some of Google's 429s)."""
+def quota_exceeded(
+    model: str, limit: int, retry_delay_s: float | None, per: str = "Minute"
+) -> dict:
+    """Google's 429 for a per-minute or per-day (`per="Day"`) quota of the key and model; without
+    `retry_delay_s`, no RetryInfo (as some of Google's 429s)."""
     message = (
         "You exceeded your current quota, please check your plan and billing details. For more "
         "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n"
@@ -76,7 +79,7 @@ def quota_exceeded(model: str, limit: int, retry_delay_s: float | None) -> dict:
                 {
                     "quotaMetric": "generativelanguage.googleapis.com/"
                     "generate_content_free_tier_requests",
-                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                    "quotaId": f"GenerateRequestsPer{per}PerProjectPerModel-FreeTier",
                     "quotaDimensions": {"location": "global", "model": model},
                     "quotaValue": str(limit),
                 }
@@ -91,6 +94,47 @@ def quota_exceeded(model: str, limit: int, retry_delay_s: float | None) -> dict:
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"}
         )
     return error_body(429, "RESOURCE_EXHAUSTED", message, details)
+
+
+def throttled() -> dict:
+    """The 429 Google sends when it throttles an IP or project: no QuotaFailure, no RetryInfo."""
+    return error_body(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
+
+
+def api_not_enabled() -> dict:
+    return error_body(403, "PERMISSION_DENIED", (
+        "Generative Language API has not been used in project 123456789 before or it is "
+        "disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
+        "generativelanguage.googleapis.com/overview?project=123456789 then retry."
+    ), [{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
+        "domain": "googleapis.com",
+        "metadata": {"service": "generativelanguage.googleapis.com"},
+    }])
+
+
+def billing_disabled() -> dict:
+    return error_body(403, "PERMISSION_DENIED", (
+        "This API method requires billing to be enabled. Please enable billing on project "
+        "#123456789 then retry."
+    ), [{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "BILLING_DISABLED",
+        "domain": "googleapis.com",
+    }])
+
+
+def region_unsupported() -> dict:
+    return error_body(400, "FAILED_PRECONDITION", "User location is not supported for the API use.")
+
+
+def model_info(model: str) -> dict:
+    """One entry of `GET /v1beta/models` (the fields the SDK's `Model` reads)."""
+    return {
+        "name": f"models/{model}", "version": "001", "displayName": model,
+        "description": "Offline stand-in model.", "inputTokenLimit": 1048576,
+        "outputTokenLimit": 65536,
+        "supportedGenerationMethods": ["generateContent", "countTokens"],
+    }
 
 
 def api_key_invalid() -> dict:

@@ -34,6 +34,7 @@ def worker_env(standin: StandIn) -> dict[str, str]:
     run = uuid.uuid4().hex[:10]
     return {
         "GEMINI_API_KEYS": ",".join(KEYS),
+        "SECRET_KEY": "test-secret-key-for-the-key-registry",
         "GEMINI_BASE_URL": standin.url,
         "GEMINI_TIMEOUT_SECONDS": "5",
         "REDIS_URL": REDIS_URL,

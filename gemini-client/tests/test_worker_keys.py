@@ -35,11 +35,12 @@ async def test_429_cools_only_that_key_and_the_reply_succeeds_on_another(
     assert not [r for r in bus.responses if r["status"] == "retrying"]
     assert standin.stats()["served_429"] == {hot: 1}
     prefix = env["REDIS_KEY_PREFIX"]
-    cooling = float(await redis.hget(f"{prefix}keys:{hot}", "cooldown_until"))
+    flash = ":m:gemini-2.5-flash"
+    cooling = float(await redis.hget(f"{prefix}keys:{hot}{flash}", "cooldown_until"))
     # Google's RetryInfo (20 s) wins over KEYS_COOLDOWN_SECONDS (300 s).
     assert 0 < cooling - time.time() <= 20
     for other in IDS[1:]:
-        assert float(await redis.hget(f"{prefix}keys:{other}", "cooldown_until")) == 0
+        assert await redis.hget(f"{prefix}keys:{other}{flash}", "cooldown_until") is None
     # While it cools, the hot key is left alone (a call that raced the 429 may have used it).
     calls = standin.stats()["calls"][hot]
     assert hot not in {d["key_id"] for d in await send_all(bus, 6, "after")}
@@ -48,7 +49,7 @@ async def test_429_cools_only_that_key_and_the_reply_succeeds_on_another(
     # A 429 without RetryInfo cools the key for KEYS_COOLDOWN_SECONDS.
     standin.config(faults=[{"kind": "429", "key": IDS[1], "retry_delay_s": None}])
     assert {d["status"] for d in await send_all(bus, 4, "no hint")} == {"completed"}
-    cooling = float(await redis.hget(f"{prefix}keys:{IDS[1]}", "cooldown_until"))
+    cooling = float(await redis.hget(f"{prefix}keys:{IDS[1]}{flash}", "cooldown_until"))
     assert 250 < cooling - time.time() <= 300
 
 
@@ -107,6 +108,22 @@ async def test_keys_never_appear_in_logs_or_messages(spawn, bus, standin, redis,
         assert key not in text
     events = [line["event"] for line in worker.log_lines()]
     assert "gemini_failed" in events
+
+
+async def test_a_long_message_quoting_the_key_is_redacted_before_it_is_cut(
+    spawn, bus, standin, redis, env
+):
+    """Cut first, redact second left the key's head (the part past the cut no longer matched)."""
+    long_key = "k" + "0123456789abcdef" * 20  # the 403 quotes it from character 37 on
+    standin.config(denied_keys=[key_id(long_key)])
+    worker = await spawn(GEMINI_API_KEYS=long_key).started()
+    body = request("quoted key")
+    await bus.send(body)
+    assert (await bus.final(body["request_id"]))["error"]["code"] == "no_usable_key"
+    state = await redis.hgetall(f"{env['REDIS_KEY_PREFIX']}keys:{key_id(long_key)}")
+    assert state[b"disabled"] == b"1" and b"[key]" in state[b"last_error"]
+    text = worker.log_text() + repr(bus.responses) + repr(state)
+    assert long_key[:24] not in text
 
 
 async def test_key_index_comes_back_after_redis_loses_its_data(spawn, bus, redis, env):

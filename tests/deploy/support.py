@@ -118,6 +118,8 @@ def same_value(code_default: object, text: str) -> bool:
             return float(text) == float(code_default)
         except ValueError:
             return False
+    if isinstance(code_default, dict):  # parsed from a string; only the empty one is a default
+        return not code_default and not text.strip()
     if isinstance(code_default, list):
         return [p.strip() for p in text.split(",") if p.strip()] == [str(v) for v in code_default]
     return text == str(code_default)

@@ -26,6 +26,7 @@ class GeminiRequest(BaseModel):
     contents: list[Turn] = Field(min_length=1)
     generation_config: dict[str, Any] = Field(default_factory=dict)
     attempt: int = Field(0, ge=0)
+    user_id: UUID | None = None  # the worker's key-pool line is fair per user
 
 
 class ResponseError(BaseModel):
@@ -57,3 +58,5 @@ class GeminiResponse(BaseModel):
     finish_reason: str | None = None
     key_id: str | None = None
     latency_ms: int | None = None
+    # The model that answered: a fallback (GEMINI_FALLBACK_MODELS) may differ from the chat's.
+    model: str | None = None

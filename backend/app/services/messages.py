@@ -16,7 +16,7 @@ from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
 from app.services import ratelimit
-from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned
+from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned, model_in_use
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
 from app.services.outbox import CommittedRequest
@@ -92,13 +92,20 @@ async def _commit_reply(db: AsyncSession) -> None:
 
 
 def _gemini_request(
-    c: Container, chat: Any, chat_id: UUID, reply_id: UUID, request_id: UUID, history: list
+    c: Container,
+    user_id: UUID,
+    chat: Any,
+    chat_id: UUID,
+    reply_id: UUID,
+    request_id: UUID,
+    history: list,
 ) -> GeminiRequest:
     return GeminiRequest(
+        user_id=user_id,
         request_id=request_id,
         chat_id=chat_id,
         message_id=reply_id,
-        model=chat.model,
+        model=model_in_use(c, chat.model),
         system_instruction=chat.system_prompt,
         contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
     )
@@ -200,12 +207,15 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
         history = [_Turn(r.role, r.content, r.status) for r in rows if r.role is not None]
         if any(t.role == "assistant" and t.status in OPEN_STATUSES for t in history):
             raise Conflict(REPLY_IN_PROGRESS)
+        await c.admission.admit(c, conn, chat.model)
         await ratelimit.take(c, user_id)
 
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
         history.append(_Turn("user", content, "completed"))
         # The same JSON text is the outbox row's payload and the published body.
-        body = _gemini_request(c, chat, chat_id, reply_id, request_id, history).model_dump_json()
+        body = _gemini_request(
+            c, user_id, chat, chat_id, reply_id, request_id, history
+        ).model_dump_json()
         title = None
         if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the first message names it
             title = " ".join(content.split())[:AUTO_TITLE_CHARS]
@@ -215,7 +225,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             "request_id": request_id,
             "chat_id": chat_id,
             "content": content,
-            "model": chat.model,
+            "model": model_in_use(c, chat.model),
             "payload": body,
             "title": title,
         }
@@ -290,6 +300,7 @@ async def retry(
             raise Conflict("only the last reply can be regenerated")
     if await _open_reply_exists(db, chat_id):
         raise Conflict(REPLY_IN_PROGRESS)
+    await c.admission.admit(c, await db.connection(), chat.model)
     await ratelimit.take(c, user_id)
 
     message.status = "pending"
@@ -297,7 +308,7 @@ async def retry(
     message.error = None
     message.attempt = 0
     message.next_attempt_at = None
-    message.model = chat.model
+    message.model = model_in_use(c, chat.model)
     message.prompt_tokens = message.completion_tokens = None
     message.finish_reason = message.key_id = None
     message.latency_ms = None
@@ -305,6 +316,7 @@ async def retry(
     message.request_id = uuid.uuid4()
     request = _gemini_request(
         c,
+        user_id,
         chat,
         chat_id,
         message.id,

@@ -1,10 +1,13 @@
-"""Calls Gemini through the google-genai SDK: one pooled aiohttp session shared by every key.
+"""Calls Gemini through the google-genai SDK: pooled aiohttp sessions shared by every key, one
+per proxy (GEMINI_PROXIES ties each key to one proxy by rendezvous hashing, so a key keeps its
+egress IP while proxies are added or removed; only the keys of a removed proxy move).
 
 aiohttp rather than httpx (both are SDK transports): at 32 calls in flight a call cost 27 % less
 CPU, httpcore polling every idle pooled connection at each request's start and end.
 """
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from contextvars import ContextVar
@@ -53,9 +56,13 @@ class StreamState:
     usage: Usage = field(default_factory=Usage)
 
 
-def build_session(settings: Settings, max_connections: int) -> aiohttp.ClientSession:
-    # trust_env=False: HTTP_PROXY is meant for Gemini only and is applied here explicitly.
-    proxy = settings.http_proxy
+def proxy_for(kid: str, proxies: list[str]) -> str:
+    """The key's proxy: the highest hash of (proxy, key id), stable as the list changes."""
+    return max(proxies, key=lambda p: hashlib.sha256(f"{p}|{kid}".encode()).digest())
+
+
+def build_session(proxy: str | None, max_connections: int) -> aiohttp.ClientSession:
+    # trust_env=False: the proxy settings are meant for Gemini only and are applied here.
     pool = {"limit": max_connections, "keepalive_timeout": 5.0}  # well under the server's idle
     if proxy and proxy.startswith("socks"):
         # The proxy resolves host names (rdns), which socks5h:// asks for and httpx did for both.
@@ -74,9 +81,20 @@ def build_session(settings: Settings, max_connections: int) -> aiohttp.ClientSes
 class GeminiApi:
     def __init__(self, settings: Settings, keys: dict[str, str]) -> None:
         self._settings = settings
-        self._session = build_session(settings, max_connections=settings.worker_prefetch * 2)
+        # GEMINI_PROXIES, else HTTP_PROXY (or none): one session each.
+        proxies: list[str | None] = list(settings.gemini_proxies) or [settings.http_proxy]
+        self._sessions = {
+            p: build_session(p, max_connections=settings.worker_prefetch * 2) for p in proxies
+        }
         self._sync_http = httpx.Client(trust_env=False)  # required by the SDK, never used
-        options = types.HttpOptions(
+        self._options = {p: self._http_options(s) for p, s in self._sessions.items()}
+        self._keys: dict[str, str] = {}
+        self._clients: dict[str, genai.Client] = {}
+        self.set_keys(keys)
+
+    def _http_options(self, session: aiohttp.ClientSession) -> types.HttpOptions:
+        settings = self._settings
+        return types.HttpOptions(
             base_url=settings.gemini_base_url,
             api_version="v1beta",  # Gemini API's fullest surface (systemInstruction, ...)
             # None: the SDK would make it aiohttp's total for the whole stream; stream() bounds
@@ -85,18 +103,38 @@ class GeminiApi:
             # One attempt, said explicitly: without retry options the SDK retries a failed
             # aiohttp connection itself after 1-10 s, bypassing the key pool and retry queues.
             retry_options=types.HttpRetryOptions(attempts=1),
-            aiohttp_client=self._session,
+            aiohttp_client=session,
             httpx_client=self._sync_http,
         )
-        self._keys = keys
-        self._clients = {
-            kid: genai.Client(vertexai=False, api_key=key, http_options=options)
-            for kid, key in keys.items()
-        }
+
+    def set_keys(self, keys: dict[str, str]) -> None:
+        """The pool's keys changed (the registry): clients for new keys, none for removed ones."""
+        proxies = self._settings.gemini_proxies
+        for kid, key in keys.items():
+            if kid not in self._clients or self._keys.get(kid) != key:
+                proxy = proxy_for(kid, proxies) if proxies else self._settings.http_proxy
+                self._clients[kid] = genai.Client(
+                    vertexai=False, api_key=key, http_options=self._options[proxy]
+                )
+        for kid in set(self._clients) - set(keys):
+            del self._clients[kid]
+        self._keys = dict(keys)
 
     async def aclose(self) -> None:
-        await self._session.close()
+        for session in self._sessions.values():
+            await session.close()
         self._sync_http.close()
+
+    async def probe(self, kid: str, model: str) -> GeminiFailure | None:
+        """A call that costs no generation quota (models.get): None when Google accepts the key."""
+        try:
+            async with asyncio.timeout(self._settings.gemini_timeout_seconds):
+                await self._clients[kid].aio.models.get(model=model)
+        except Exception as exc:
+            failure = classify(exc)
+            failure.message = redact(failure.message, self._keys[kid])
+            return failure
+        return None
 
     def _config(self, request: GeminiRequest) -> types.GenerateContentConfig:
         config = types.GenerateContentConfig.model_validate(request.generation_config)
@@ -107,7 +145,7 @@ class GeminiApi:
         return config
 
     async def stream(
-        self, kid: str, request: GeminiRequest, state: StreamState
+        self, kid: str, model: str, request: GeminiRequest, state: StreamState
     ) -> AsyncIterator[str]:
         """Yields the reply's text deltas; raises GeminiFailure when the call goes wrong."""
         opened: list[aiohttp.ClientResponse] = []
@@ -120,7 +158,7 @@ class GeminiApi:
                 {"role": turn.role, "parts": [{"text": turn.text}]} for turn in request.contents
             ]
             chunks = await self._clients[kid].aio.models.generate_content_stream(
-                model=request.model or self._settings.gemini_model,
+                model=model,
                 contents=contents,  # type: ignore[arg-type]
                 config=config,
             )
@@ -141,7 +179,7 @@ class GeminiApi:
         except Exception as exc:
             failure = classify(exc)
             if failure.code == "internal_error":
-                detail = redact(repr(exc)[:300], self._keys[kid])
+                detail = redact(repr(exc), self._keys[kid])
                 log.error("unexpected_gemini_error", extra={"key_id": kid, "error": detail})
             failure.message = redact(failure.message, self._keys[kid])
             raise failure from exc

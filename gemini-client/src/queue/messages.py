@@ -25,6 +25,7 @@ class GeminiRequest(BaseModel):
     contents: list[Turn] = Field(min_length=1)
     generation_config: dict[str, Any] = Field(default_factory=dict)
     attempt: int = Field(0, ge=0)
+    user_id: Id | None = None  # whose request: the key pool's line is fair per user
 
 
 class ResponseError(BaseModel):
@@ -55,6 +56,7 @@ class GeminiResponse(BaseModel):
     finish_reason: str | None = None
     key_id: str | None = None
     latency_ms: int | None = None
+    model: str | None = None  # completed: the model that answered
 
     @field_serializer("next_attempt_at")
     def _iso_utc(self, value: datetime | None) -> str | None:

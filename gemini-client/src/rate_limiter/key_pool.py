@@ -1,9 +1,9 @@
-"""The API-key pool, shared through Redis by every worker replica.
+"""The API-key pool, shared through Redis by every replica (docs/CONTRACTS.md, "Key pool v2").
 
-Per key (`P` = REDIS_KEY_PREFIX, id = first 8 hex of sha256(key); key text is never stored):
-`P keys:index` hash id → label, `P keys:<id>` hash (disabled, cooldown_until, failures,
-requests_total, last_error) and `P keys:<id>:window`, a sorted set with one member per call of the
-last 60 s. A key is picked and its use recorded by one Lua script, so replicas never overshoot.
+Quotas are Google's: per key *and model*, calls per minute (a sliding window), calls per Pacific
+day and tokens per minute. A key is picked and its use recorded by one Lua script
+(`scripts.ACQUIRE`), which also keeps the line of requests waiting for a slot, so replicas never
+overshoot and requests leave in line order. Key text is never stored in Redis by the worker.
 
 The pool records a use when it hands out the key, but Google counts the call when it arrives, a
 few ms later (more under load). So a use stays in the pool's window for 60 s plus a margin
@@ -12,75 +12,27 @@ few ms later (more under load). So a use stays in the pool's window for 60 s plu
 
 import asyncio
 import hashlib
+import json
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
+from ..core.config import Settings
+from . import scripts
+
 WINDOW_MS = 60_000
-
-# Time is Redis's own clock, so replicas on hosts whose clocks disagree still share one window.
-# KEYS: hash1, window1, hash2, window2, ...[, unless flag]
-# ARGV: limit, nonce, first index (0-based), window length in ms (60 s + margin).
-# Returns {i, 0} with the 1-based position of the chosen key, {0, ms} when every usable key is
-# busy (ms until the earliest frees up), {0, -1} when every key is disabled, or {0, -2} when the
-# unless flag exists (nothing recorded).
-_ACQUIRE = """
-local n = math.floor(#KEYS / 2)
-if #KEYS > 2 * n and redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {0, -2} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local first = tonumber(ARGV[3])
-local window = tonumber(ARGV[4])
-local best, best_used, earliest = nil, nil, nil
-for step = 0, n - 1 do
-  local i = (first + step) % n
-  local h, w = KEYS[2 * i + 1], KEYS[2 * i + 2]
-  local state = redis.call('HMGET', h, 'disabled', 'cooldown_until')
-  if state[1] ~= '1' then
-    local cool_ms = (tonumber(state[2]) or 0) * 1000
-    redis.call('ZREMRANGEBYSCORE', w, '-inf', now - window)
-    local free_at = nil
-    if cool_ms > now then
-      free_at = cool_ms
-    else
-      local used = redis.call('ZCARD', w)
-      if used < limit then
-        if best == nil or used < best_used then best, best_used = i, used end
-      else
-        local oldest = redis.call('ZRANGE', w, 0, 0, 'WITHSCORES')
-        free_at = tonumber(oldest[2]) + window
-      end
-    end
-    if free_at and (earliest == nil or free_at < earliest) then earliest = free_at end
-  end
-end
-if best ~= nil then
-  local h, w = KEYS[2 * best + 1], KEYS[2 * best + 2]
-  redis.call('ZADD', w, now, now .. '-' .. ARGV[2])
-  redis.call('PEXPIRE', w, window + 1000)
-  redis.call('HINCRBY', h, 'requests_total', 1)
-  return {best + 1, 0}
-end
-if earliest == nil then return {0, -1} end
-return {0, math.max(1, math.ceil(earliest - now))}
-"""
-
-# KEYS: hash. ARGV: seconds, last_error. Never shortens a running cooldown.
-_COOL = """
-local t = redis.call('TIME')
-local until_s = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
-local current = tonumber(redis.call('HGET', KEYS[1], 'cooldown_until')) or 0
-if until_s > current then
-  redis.call('HSET', KEYS[1], 'cooldown_until', string.format('%.3f', until_s))
-end
-redis.call('HINCRBY', KEYS[1], 'failures', 1)
-redis.call('HSET', KEYS[1], 'last_error', ARGV[2])
-return 1
-"""
+PACIFIC = ZoneInfo("America/Los_Angeles")
+_POLL_MAX_S = 2.0  # a waiting request asks again at least this often (its place in line lives)
+_REPORT_EVERY_S = 2.0  # queued events at most this often
+_THROTTLE_WINDOW_MS = 10_000  # every key answering 429 within this: the IP is throttled
+_PROBE_LOCK_S = 60
+_SERIES_KEEP_S = 25 * 3600
 
 
 def key_id(key: str) -> str:
@@ -91,8 +43,17 @@ def key_label(key: str) -> str:
     return "…" + key[-4:] if len(key) >= 12 else "…"
 
 
+def pacific_day(now: float) -> tuple[str, float]:
+    """Google's quota day at `now` (`YYYY-MM-DD`, Pacific time) and the epoch second it ends."""
+    local = datetime.fromtimestamp(now, PACIFIC)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=PACIFIC) + timedelta(days=1)
+    # Re-localised: across a DST change the next midnight is 23 or 25 hours away.
+    midnight = datetime(midnight.year, midnight.month, midnight.day, tzinfo=PACIFIC)
+    return local.date().isoformat(), midnight.timestamp()
+
+
 class AllKeysDisabled(Exception):
-    """Every configured key is disabled: no call can succeed until the keys are changed."""
+    """Every key is disabled or removed: no call can succeed until the keys are changed."""
 
 
 class FlagSet(Exception):
@@ -102,86 +63,249 @@ class FlagSet(Exception):
 @dataclass(frozen=True)
 class Lease:
     key_id: str
+    model: str
     waited_s: float
+    nonce: str
+    estimate: int
+
+
+OnWait = Callable[[int, float], Awaitable[None]]
 
 
 class KeyPool:
-    def __init__(
-        self, redis: Redis, prefix: str, keys: list[str], max_per_minute: int,
-        window_margin_s: float,
-    ) -> None:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
         self._redis = redis
-        self._prefix = prefix
-        self.keys = {key_id(k): k for k in keys}
-        self._labels = {key_id(k): key_label(k) for k in keys}
-        self._ids = list(self.keys)
-        self._max_per_minute = max_per_minute
-        self._window_ms = WINDOW_MS + round(window_margin_s * 1000)
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._cool = redis.register_script(_COOL)
+        self._settings = settings
+        self._prefix = settings.redis_key_prefix
+        self.keys: dict[str, str] = {}
+        self._ids: list[str] = []
+        self._env_labels = {key_id(k): key_label(k) for k in settings.gemini_api_keys}
+        self._window_ms = WINDOW_MS + round(settings.keys_window_margin_seconds * 1000)
+        self._day: tuple[str, float] = pacific_day(time.time())
+        self._acquire = redis.register_script(scripts.ACQUIRE)
+        self._leave = redis.register_script(scripts.LEAVE)
+        self._record = redis.register_script(scripts.RECORD)
+        self._finish = redis.register_script(scripts.FINISH)
+        self._throttle = redis.register_script(scripts.THROTTLE)
+        self.set_keys({key_id(k): k for k in settings.gemini_api_keys})
 
-    def _hash(self, kid: str) -> str:
+    # Redis names (docs/CONTRACTS.md).
+    def key_hash(self, kid: str) -> str:
         return f"{self._prefix}keys:{kid}"
 
-    def _window(self, kid: str) -> str:
-        return f"{self._prefix}keys:{kid}:window"
+    def _model(self, kid: str, model: str) -> str:
+        return f"{self._prefix}keys:{kid}:m:{model}"
+
+    def _pool(self, name: str) -> str:
+        return f"{self._prefix}pool:{name}"
+
+    def set_keys(self, keys: dict[str, str]) -> None:
+        """The keys to pick from from now on (env keys plus the registry's, less removed ones)."""
+        self.keys = dict(keys)
+        self._ids = list(keys)
 
     async def register(self) -> None:
-        """Publishes the configured keys; a key's state (disabled, cooldown) survives restarts."""
-        index = f"{self._prefix}keys:index"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(index)
-            pipe.hset(index, mapping=self._labels)
+        """Publishes the env keys, every key's defaults and the limits; a key's state survives
+        restarts. The backend owns the index entries of the keys it added."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if self._env_labels:
+                pipe.hset(f"{self._prefix}keys:index", mapping=self._env_labels)
             for kid in self._ids:
                 for name, default in (
-                    ("disabled", 0), ("cooldown_until", 0), ("failures", 0),
+                    ("disabled", 0), ("admin_disabled", 0), ("failures", 0),
                     ("requests_total", 0), ("last_error", ""),
                 ):
-                    pipe.hsetnx(self._hash(kid), name, default)
+                    pipe.hsetnx(self.key_hash(kid), name, default)
+            pipe.hset(f"{self._prefix}keys:limits", mapping=self._limits_json())
             await pipe.execute()
 
-    async def try_acquire(self, unless: str | None = None) -> tuple[str | None, int]:
-        """(key id, 0) with the use recorded, or (None, ms until one frees up). Raises FlagSet,
-        recording nothing, when the Redis key `unless` exists: checking a flag (a cancel) in
-        the same script saves a round trip per request."""
-        keys = [name for kid in self._ids for name in (self._hash(kid), self._window(kid))]
-        if unless is not None:
-            keys.append(unless)
-        position, wait_ms = await self._acquire(
-            keys=keys,
-            args=[
-                self._max_per_minute, uuid.uuid4().hex[:12], random.randrange(len(self._ids)),
-                self._window_ms,
-            ],
-        )
-        if position:
-            return self._ids[position - 1], 0
-        if wait_ms == -2:
-            raise FlagSet
-        if wait_ms < 0:
-            raise AllKeysDisabled
-        return None, int(wait_ms)
+    def _limits_json(self) -> dict[str, str]:
+        s = self._settings
+        found = {
+            model: json.dumps({"rpm": lim.rpm, "rpd": lim.rpd, "tpm": lim.tpm})
+            for model, lim in s.keys_limits.items()
+        }
+        found["_default"] = json.dumps({"rpm": s.keys_max_per_minute, "rpd": None, "tpm": None})
+        return found
 
-    async def acquire(self, max_wait_s: float, unless: str | None = None) -> Lease | None:
-        """A key to call with now, waiting up to `max_wait_s` for one; None if none frees up.
-        Raises FlagSet once the Redis key `unless` exists (see try_acquire)."""
+    def _day_now(self) -> tuple[str, float]:
+        if time.time() >= self._day[1]:
+            self._day = pacific_day(time.time())
+        return self._day
+
+    async def _call_acquire(
+        self, mode: str, model: str, ticket: str = "", user: str = "", estimate: int = 0,
+        unless: str | None = None, avoid: str | None = None,
+    ) -> list[int]:
+        limits = self._settings.limits(model)
+        day, day_end = self._day_now()
+        keys = [
+            self._pool("throttled_until"), f"{self._prefix}keys:removed",
+            self._pool(f"line:{model}"), self._pool(f"line:{model}:seen"),
+            self._pool(f"fair:{model}"), self._pool(f"capacity:{model}"),
+            unless or self._pool("no-flag"),
+        ]
+        for kid in self._ids:
+            m = self._model(kid, model)
+            keys += [
+                self.key_hash(kid), m, f"{m}:window", f"{m}:tokens", f"{m}:day:{day}",
+                f"{self._prefix}keys:series:{kid}",
+            ]
+        nonce = uuid.uuid4().hex[:12]
+        result = await self._acquire(keys=keys, args=[
+            mode, limits.rpm, limits.rpd or 0, limits.tpm or 0, estimate, nonce,
+            random.randrange(len(self._ids)) if self._ids else 0, self._window_ms,
+            round(day_end * 1000), ticket, user or ticket, "1" if unless else "0",
+            self._ids.index(avoid) if avoid in self._ids else -1, model, *self._ids,
+        ])
+        return [*result, nonce]
+
+    async def acquire(
+        self, model: str, ticket: str, *, user: str | None = None, estimate: int = 0,
+        max_wait_s: float, unless: str | None = None, avoid: str | None = None,
+        on_wait: OnWait | None = None,
+    ) -> Lease | None:
+        """A key for `model` to call with now. A request waits in line (`ticket`, per-user fair)
+        while the pool's next free slot is within `max_wait_s`; None when it is not. `avoid`: a
+        key to use only when no other is free. Raises FlagSet once the Redis key `unless`
+        exists, AllKeysDisabled when no key is usable."""
         start = time.monotonic()
-        deadline = start + max_wait_s
-        while True:
-            kid, wait_ms = await self.try_acquire(unless)
-            if kid is not None:
-                return Lease(kid, time.monotonic() - start)
-            wait_s = wait_ms / 1000
-            if time.monotonic() + wait_s > deadline:
-                return None
-            # A little jitter so replicas waiting for the same slot do not all wake at once.
-            await asyncio.sleep(wait_s + random.uniform(0.005, 0.05))
+        granted = False
+        reported: tuple[int, float] | None = None
+        try:
+            while True:
+                if not self._ids:
+                    raise AllKeysDisabled
+                ids = self._ids
+                position, wait_ms, place, _waiting, per_minute, nonce = await self._call_acquire(
+                    "take", model, ticket, user or "", estimate, unless, avoid
+                )
+                if position:
+                    granted = True
+                    return Lease(ids[position - 1], model, time.monotonic() - start, nonce,
+                                 estimate)
+                if wait_ms == -2:
+                    raise FlagSet
+                if wait_ms == -1:
+                    raise AllKeysDisabled
+                wait_s = wait_ms / 1000
+                if wait_s > max_wait_s:
+                    return None
+                if on_wait is not None:
+                    eta = max(wait_s, place * 60 / per_minute) if per_minute else wait_s
+                    now = time.monotonic()
+                    if reported is None or (
+                        place != reported[0] and now - reported[1] >= _REPORT_EVERY_S
+                    ):
+                        reported = (place, now)
+                        await on_wait(place, eta)
+                # A little jitter so replicas waiting for the same slot do not all wake at once.
+                await asyncio.sleep(min(wait_s, _POLL_MAX_S) + random.uniform(0.005, 0.05))
+        finally:
+            if not granted and ticket:
+                await self._leave(
+                    keys=[self._pool(f"line:{model}"), self._pool(f"line:{model}:seen")],
+                    args=[ticket],
+                )
 
-    async def cool_down(self, kid: str, seconds: float, reason: str) -> None:
-        await self._cool(keys=[self._hash(kid)], args=[f"{seconds:.3f}", reason])
+    async def capacity(self, model: str) -> None:
+        """Refreshes `P pool:capacity:<model>` for the backend's admission control."""
+        if self._ids:
+            await self._call_acquire("peek", model)
 
-    async def disable(self, kid: str, reason: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._hash(kid), mapping={"disabled": 1, "last_error": reason})
-            pipe.hincrby(self._hash(kid), "failures", 1)
-            await pipe.execute()
+    async def finish(self, lease: Lease, total_tokens: int) -> None:
+        """A call that succeeded: Gemini's token count replaces the estimate, failures reset."""
+        await self._finish(
+            keys=[self.key_hash(lease.key_id), f"{self._model(lease.key_id, lease.model)}:tokens"],
+            args=[f"{lease.nonce}:{lease.estimate}", f"{lease.nonce}:{total_tokens}"],
+        )
+
+    async def _failure(
+        self, kid: str, model: str, kind: str, seconds: float, reason: str, *,
+        code: str, status: int | None, message: str, series: str, counts: bool,
+    ) -> None:
+        error = json.dumps({
+            "at": round(time.time(), 3), "model": model, "code": code, "status": status,
+            "message": message[:300],
+        })
+        await self._record(
+            keys=[self.key_hash(kid), self._model(kid, model), f"{self.key_hash(kid)}:errors",
+                  f"{self._prefix}keys:series:{kid}"],
+            args=[kind, f"{seconds:.3f}", reason, error, model, series, "1" if counts else "0"],
+        )
+
+    async def cool_down(
+        self, kid: str, model: str, seconds: float, reason: str, *, status: int | None,
+        message: str,
+    ) -> None:
+        """(key, model) rests `seconds` (never shortening a running cooldown)."""
+        await self._failure(kid, model, "cool", seconds, reason, code="rate_limited",
+                            status=status, message=message, series="rate_limited", counts=True)
+
+    async def disable(
+        self, kid: str, model: str, reason: str, *, status: int | None, message: str
+    ) -> None:
+        """Google refused the key: unused until a probe (KEYS_RECHECK_MINUTES) accepts it."""
+        await self._failure(
+            kid, model, "disable", self._settings.keys_recheck_minutes * 60, reason,
+            code="key_rejected", status=status, message=message, series="errors", counts=True,
+        )
+
+    async def note_error(
+        self, kid: str, model: str, *, code: str, status: int | None, message: str,
+        counts: bool,
+    ) -> None:
+        await self._failure(kid, model, "error", 0, "", code=code, status=status,
+                            message=message, series="errors", counts=counts)
+
+    async def throttled(self, kid: str, backoff_s: float) -> float | None:
+        """Notes a 429 that named no quota; the pool's back-off end when every key had one."""
+        until = await self._throttle(
+            keys=[
+                self._pool("429s"), self._pool("throttled_until"),
+                f"{self._prefix}keys:removed", *(self.key_hash(k) for k in self._ids),
+            ],
+            args=[kid, _THROTTLE_WINDOW_MS, f"{backoff_s:.3f}", *self._ids],
+        )
+        return float(until) or None
+
+    async def due_for_probe(self) -> list[str]:
+        """Disabled keys whose recheck time has come, each claimed by one replica."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for kid in self._ids:
+                pipe.hmget(self.key_hash(kid), "disabled", "recheck_at")
+            states = await pipe.execute()
+        now = time.time()
+        due = []
+        for kid, (disabled, recheck_at) in zip(self._ids, states, strict=True):
+            if disabled == b"1" and float(recheck_at or 0) <= now:
+                claimed = await self._redis.set(
+                    f"{self.key_hash(kid)}:probe", 1, nx=True, ex=_PROBE_LOCK_S
+                )
+                if claimed:
+                    due.append(kid)
+        return due
+
+    async def probed(self, kid: str, ok: bool, reason: str = "", message: str = "") -> None:
+        """A probe's result: re-enabled, or the next probe scheduled."""
+        h = self.key_hash(kid)
+        if ok:
+            await self._redis.hset(h, mapping={
+                "disabled": 0, "disabled_reason": "", "recheck_at": 0, "failures": 0,
+            })
+        else:
+            next_at = time.time() + self._settings.keys_recheck_minutes * 60
+            mapping = {"recheck_at": f"{next_at:.3f}"}
+            if reason:
+                mapping |= {"disabled_reason": reason, "last_error": message[:300]}
+            await self._redis.hset(h, mapping=mapping)
+        await self._redis.delete(f"{h}:probe")
+
+    async def prune_series(self) -> None:
+        """Drops chart fields older than 25 h (their hash expires after 2 days idle anyway)."""
+        oldest = int((time.time() - _SERIES_KEEP_S) // 60)
+        for kid in self._ids:
+            name = f"{self._prefix}keys:series:{kid}"
+            old = [f for f in await self._redis.hkeys(name) if int(f.split(b":", 1)[0]) < oldest]
+            if old:
+                await self._redis.hdel(name, *old)
