@@ -199,8 +199,8 @@ def test_the_management_ui_is_published_on_loopback_only(up):
 
 
 DEAD_LETTER_POLICY = (
-    "docker compose exec rabbitmq rabbitmqctl set_policy dead-letters '\\.dead$' "
-    '\'{"max-length":100000,"overflow":"drop-head"}\' --apply-to queues'
+    "docker compose exec rabbitmq rabbitmqctl set_policy --apply-to queues dead-letters "
+    "'\\.dead$' '{\"max-length\":10000}'"
 )
 
 
