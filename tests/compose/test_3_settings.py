@@ -42,4 +42,6 @@ def test_a_bad_setting_is_named_in_the_service_s_log_and_fixing_it_recovers(up):
                 up.settings[name] = value
         up.write_env()
         up.run("docker compose up -d --wait", timeout=600)
+        # The README's next row: nginx resolved the backend's address once, at its start.
+        up.run("docker compose restart nginx")
     up.healthy()

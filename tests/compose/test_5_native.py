@@ -81,6 +81,7 @@ def own_names():
         "REDIS_KEY_PREFIX": f"native:{tag}:",
         "REQUEST_QUEUE": f"gemini.requests.native.{tag}",
         "RESPONSE_QUEUE": f"gemini.responses.native.{tag}",
+        "SECRET_KEY": secrets.token_hex(24),
     }
     subprocess.run(
         ["createdb", "-h", "127.0.0.1", "-U", "postgres", f"chat_native_{tag}"], check=True
