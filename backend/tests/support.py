@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ import redis
 from tests.tcpproxy import free_port
 
 BACKEND = Path(__file__).resolve().parents[1]
+# The environment running the tests (uv's .venv, or a pip user's venv) has the tools too.
+VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -81,6 +84,7 @@ class RunNames:
             "REQUEST_QUEUE": self.request_queue,
             "RESPONSE_QUEUE": self.response_queue,
             "LOG_LEVEL": "INFO",
+            "SECRET_KEY": f"test-secret-{self.tag}-0123456789",
         }
         settings.update({k: str(v) for k, v in overrides.items()})
         return settings
@@ -111,7 +115,7 @@ def delete_redis_keys(prefix: str) -> None:
 
 def alembic(settings: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(BACKEND / ".venv/bin/alembic"), *args],
+        [str(VENV_BIN / "alembic"), *args],
         cwd=BACKEND,
         env=child_env(settings),
         capture_output=True,
@@ -143,7 +147,7 @@ class Server:
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [
-                str(BACKEND / ".venv/bin/uvicorn"),
+                str(VENV_BIN / "uvicorn"),
                 "app.main:app",
                 "--host",
                 "127.0.0.1",
@@ -432,8 +436,9 @@ class WorkerRole:
 
     def dead_letters(self) -> list[Any]:
         async def drain() -> list[Any]:
+            # Passive: the backend declared it, with arguments this must not contradict.
             queue = await self._channel.declare_queue(
-                self.run.response_queue + ".dead", durable=True
+                self.run.response_queue + ".dead", passive=True
             )
             found = []
             while (message := await queue.get(no_ack=True, fail=False)) is not None:

@@ -11,7 +11,9 @@ NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 def test_create_with_defaults_and_with_choices(alice: Api) -> None:
     plain = alice.new_chat()
-    assert set(plain) == {"id", "title", "model", "system_prompt", "created_at", "updated_at"}
+    fields = {"id", "title", "model", "model_in_use", "system_prompt", "created_at", "updated_at"}
+    assert set(plain) == fields
+    assert plain["model_in_use"] == plain["model"]
     assert plain["title"] == "New chat"
     assert plain["model"] == "gemini-2.5-flash"
     assert plain["system_prompt"] is None
@@ -149,3 +151,28 @@ def test_another_users_chat_is_not_found(alice: Api, bob: Api) -> None:
     assert [c["id"] for c in bob.get("/chats").json()["items"]] == []
     assert alice.get(base).json()["title"] == "private"
     assert alice.message(chat["id"], reply)["status"] == "pending"
+
+
+def test_a_chat_whose_model_was_withdrawn_uses_the_default(
+    alice: Api, worker: WorkerRole, run: RunNames
+) -> None:
+    """GEMINI_MODELS no longer lists the model an old chat picked: its replies use the default,
+    and the chat says so."""
+    default = alice.get("/models").json()["default"]
+    chat = alice.new_chat(model="gemini-2.5-pro")
+    assert chat["model_in_use"] == "gemini-2.5-pro"
+    with psycopg.connect(run.database_url(), autocommit=True) as db:
+        db.execute("UPDATE chats SET model = 'gemini-1.0-pro' WHERE id = %s", (chat["id"],))
+    shown = alice.get(f"/chats/{chat['id']}").json()
+    assert (shown["model"], shown["model_in_use"]) == ("gemini-1.0-pro", default)
+    listed = next(c for c in alice.get("/chats").json()["items"] if c["id"] == chat["id"])
+    assert listed["model_in_use"] == default
+    reply = alice.send(chat["id"], "hello")["assistant_message"]
+    request, _ = worker.take_request(reply["id"])
+    assert request["model"] == default
+    worker.respond(request, "failed", error={"code": "x", "message": "x", "retryable": False})
+    alice.wait_status(chat["id"], reply["id"], "failed")
+    assert alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/retry").status_code == 202
+    again, _ = worker.take_request(reply["id"])
+    assert again["model"] == default
+    assert alice.message(chat["id"], reply["id"])["model"] == default

@@ -3,17 +3,19 @@ process through Redis), and a flood of logins leaves the database pool to everyo
 
 import asyncio
 import secrets
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support import Api, RunNames, Server, register
+from tests.support import Api, RunNames, Server, SseStream, register
 
 PASSWORD = "correct horse"
 ACCOUNT_LIMIT = 3
 ADDRESS_LIMIT = 5
 SIGNUP_LIMIT = 4
+RECHECK_SECONDS = 2
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +27,7 @@ def limited(run: RunNames, server: Server, admin: Api, logs) -> Iterator[list[Se
         LOGIN_FAILURES_PER_ADDRESS=ADDRESS_LIMIT,
         SIGNUPS_PER_ADDRESS_PER_HOUR=SIGNUP_LIMIT,
         LOGIN_WINDOW_SECONDS=600,
+        STREAM_SESSION_CHECK_SECONDS=RECHECK_SECONDS,
     )
     servers = [Server(settings, logs), Server(settings, logs)]
     try:
@@ -117,8 +120,8 @@ def test_a_login_flood_leaves_the_database_to_other_requests(
         run.env(
             DB_POOL_SIZE=2,
             DB_MAX_OVERFLOW=0,
-            DB_POOL_TIMEOUT_SECONDS=2,
-            ARGON2_CONCURRENCY=2,
+            DB_POOL_TIMEOUT_SECONDS=5,
+            ARGON2_CONCURRENCY=1,
             ARGON2_QUEUE=8,
         ),
         logs,
@@ -133,7 +136,11 @@ def test_a_login_flood_leaves_the_database_to_other_requests(
 
                 async def login() -> int:
                     body = {"email": flooder.user["email"], "password": PASSWORD}
-                    return (await http.post("/auth/login", json=body)).status_code
+                    answer = await http.post("/auth/login", json=body)
+                    if answer.status_code == 503:
+                        assert answer.headers["retry-after"] == "1"
+                        assert "too many sign-ins at once" in answer.json()["detail"]
+                    return answer.status_code
 
                 async def read() -> list[int]:
                     statuses = []
@@ -154,3 +161,35 @@ def test_a_login_flood_leaves_the_database_to_other_requests(
         assert 503 in logins  # more than concurrency + queue at once: refused, not queued
     finally:
         flooded.stop()
+
+
+def _stream_ends(stream: SseStream) -> float:
+    """Seconds until the open stream `stream` is closed by the server."""
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match="event stream ended"):
+        while True:
+            stream.next()
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("ending", ["password change", "log out everywhere"])
+def test_an_open_stream_of_an_ended_session_closes(limited: list[Server], ending: str) -> None:
+    target = limited[0]
+    user = register(target.url)
+    chat = user.new_chat()["id"]
+    stream = SseStream(user, chat, read_timeout=RECHECK_SECONDS * 3 + 20)
+    try:
+        assert stream.response.status_code == 200
+        device = Api(
+            target.url,
+            _login(target, user.user["email"], PASSWORD, _address()).json()["access_token"],
+        )
+        if ending == "password change":
+            body = {"current_password": PASSWORD, "new_password": "another secret"}
+            assert device.post("/auth/password", json=body).status_code == 204
+        else:
+            assert device.post("/auth/logout-all").status_code == 204
+        assert _stream_ends(stream) < RECHECK_SECONDS * 3 + 5
+        assert user.get(f"/chats/{chat}/events").status_code == 401
+    finally:
+        stream.close()

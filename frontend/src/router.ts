@@ -21,6 +21,7 @@ export function createAppRouter(): Router {
         children: [
           { path: '', name: 'new', component: () => import('./views/ConversationView.vue') },
           { path: 'c/:chatId', name: 'chat', component: () => import('./views/ConversationView.vue'), props: true },
+          { path: 'account', name: 'account', component: () => import('./views/AccountView.vue'), meta: { title: 'Account' } },
           { path: 'admin', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { admin: true, title: 'Key pool' } },
         ],
       },

@@ -64,12 +64,14 @@ class Claims:
         claim, done = self._keys(request_id, attempt)
         token = uuid.uuid4().hex
         # Polled: the holder may be another process, whose end no local event could signal.
+        waited = False
         while True:
             state = (await self._take(keys=[claim, done], args=[token, CLAIM_TTL_MS])).decode()
             if state != "held":
                 break
+            waited = True
             await asyncio.sleep(WAIT_EVERY_S)
-        run = Run(state == "done")
+        run = Run(state == "done", waited)
         if run.done:
             yield run
             return
@@ -92,8 +94,10 @@ class Claims:
 
 
 class Run:
-    def __init__(self, done: bool) -> None:
+    def __init__(self, done: bool, waited: bool) -> None:
         self.done = done  # another copy already published this attempt's outcome
+        # Another copy held it and gave up: its deltas may be on screen, as after a redelivery.
+        self.took_over = waited and not done
         self.finished = False
 
     def finish(self) -> None:

@@ -19,7 +19,7 @@ from .events import ChatEvents
 from .idempotency import Claims
 from .processor import Outcome, Processor
 from .queue.messages import GeminiRequest, GeminiResponse, ResponseError
-from .queue.topology import Topology, json_message
+from .queue.topology import DEAD_LETTER_POLICY, Topology, json_message
 from .rate_limiter.key_pool import KeyPool
 from .rate_limiter.registry import KeyRegistry
 
@@ -68,7 +68,11 @@ class Worker:
         try:
             self._channel = await connection.channel(publisher_confirms=True)
             await self._channel.set_qos(prefetch_count=self.settings.worker_prefetch)
-            self._queue = await self.topology.declare(self._channel)
+            self._queue, bounded = await self.topology.declare(connection, self._channel)
+            if not bounded:
+                log.warning("dead_queue_unbounded", extra={
+                    "queue": self.topology.dead, "fix": DEAD_LETTER_POLICY,
+                })
             self._consumer_tag = await self._queue.consume(self._on_message)
         except BaseException:
             await connection.close()
@@ -190,7 +194,7 @@ class Worker:
                 log.info("request_duplicate", extra=extra)
                 await message.ack()
                 return
-            outcome = await self._processor.run(request, message.redelivered)
+            outcome = await self._processor.run(request, message.redelivered or run.took_over)
             await self._settle(request, outcome)
             run.finish()
         await message.ack()

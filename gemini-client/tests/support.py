@@ -209,7 +209,8 @@ class Bus:
         return found[0]
 
     async def dead_letters(self) -> list[aio_pika.abc.AbstractIncomingMessage]:
-        queue = await self.channel.declare_queue(self.dead_queue, durable=True)
+        # Passive: the worker declared it, with arguments this declare must not contradict.
+        queue = await self.channel.declare_queue(self.dead_queue, passive=True)
         found = []
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
             found.append(message)

@@ -110,6 +110,22 @@ async def test_keys_never_appear_in_logs_or_messages(spawn, bus, standin, redis,
     assert "gemini_failed" in events
 
 
+async def test_a_long_message_quoting_the_key_is_redacted_before_it_is_cut(
+    spawn, bus, standin, redis, env
+):
+    """Cut first, redact second left the key's head (the part past the cut no longer matched)."""
+    long_key = "k" + "0123456789abcdef" * 20  # the 403 quotes it from character 37 on
+    standin.config(denied_keys=[key_id(long_key)])
+    worker = await spawn(GEMINI_API_KEYS=long_key).started()
+    body = request("quoted key")
+    await bus.send(body)
+    assert (await bus.final(body["request_id"]))["error"]["code"] == "no_usable_key"
+    state = await redis.hgetall(f"{env['REDIS_KEY_PREFIX']}keys:{key_id(long_key)}")
+    assert state[b"disabled"] == b"1" and b"[key]" in state[b"last_error"]
+    text = worker.log_text() + repr(bus.responses) + repr(state)
+    assert long_key[:24] not in text
+
+
 async def test_key_index_comes_back_after_redis_loses_its_data(spawn, bus, redis, env):
     """A Redis restarted without persistence comes back empty: the admin view refills."""
     await spawn().started()

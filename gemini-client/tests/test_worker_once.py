@@ -2,6 +2,7 @@
 a store refuses never wedges a reply (issue 11, "Replies that always reach a final state")."""
 
 import asyncio
+import json
 
 from standin.replies import reply_text
 
@@ -69,4 +70,26 @@ async def test_text_postgresql_refuses_is_stripped(worker, bus, events, standin)
     done = await bus.final(body["request_id"])
     assert done["status"] == "completed"
     assert done["content"] == reply_text("odd characters") + " nul: lone: end"
+    assert await events.text(body["chat_id"]) == done["content"]
+
+
+async def test_a_copy_waits_for_a_live_claim_then_takes_over_cleanly(
+    worker, bus, events, redis, env
+):
+    """Another worker holds the attempt (and has shown part of it); the copy here waits, and when
+    that worker lets go without an answer it runs the attempt from a reset screen."""
+    body = request("taken over")
+    prefix = env["REDIS_KEY_PREFIX"]
+    claim = f"{prefix}claim:{body['request_id']}:0"
+    await redis.set(claim, "another-worker", px=60_000)
+    await redis.xadd(f"{prefix}events:{body['chat_id']}", {
+        "event": "message.delta",
+        "data": json.dumps({"message_id": body["message_id"], "seq": 0, "text": "half a rep"}),
+    })
+    await bus.send(body)
+    await asyncio.sleep(1.5)
+    assert not bus.of(body["request_id"])  # waiting while the claim lives
+    await redis.delete(claim)
+    done = await bus.final(body["request_id"])
+    assert done["status"] == "completed" and done["content"] == reply_text("taken over")
     assert await events.text(body["chat_id"]) == done["content"]

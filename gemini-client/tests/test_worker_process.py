@@ -126,3 +126,29 @@ async def test_three_replicas_never_exceed_a_keys_limit(spawn, bus, standin, rec
     assert served_by == {key_id(k) for k in KEYS}
     assert sum(any(line.get("outcome") == "completed" for line in w.log_lines())
                for w in workers) >= 2
+
+
+def _queue_arguments(name: str) -> str:
+    listing = subprocess.run(
+        ["rabbitmqctl", "list_queues", "-q", "name", "arguments"],
+        capture_output=True, text=True, timeout=60,
+    ).stdout
+    return next((line for line in listing.splitlines() if line.split()[0] == name), "")
+
+
+async def test_the_dead_queue_is_bounded(spawn, bus):
+    await spawn().started()
+    arguments = _queue_arguments(bus.dead_queue)
+    assert "x-max-length" in arguments and "10000" in arguments and "drop-head" in arguments
+
+
+async def test_a_dead_queue_from_before_the_bound_is_kept_and_named(spawn, bus):
+    """RabbitMQ refuses new arguments on an existing queue: the worker starts anyway and says
+    how to bound it in place."""
+    await bus.channel.declare_queue(bus.dead_queue, durable=True)
+    worker = await spawn().started()
+    warning = next(line for line in worker.log_lines() if line["event"] == "dead_queue_unbounded")
+    assert warning["queue"] == bus.dead_queue and "rabbitmqctl set_policy" in warning["fix"]
+    body = request("still works")
+    await bus.send(body)
+    assert (await bus.final(body["request_id"]))["status"] == "completed"

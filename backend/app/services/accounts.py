@@ -42,7 +42,8 @@ async def register(c: Container, email: str, password: str, address: str) -> Use
     await ratelimit.within(
         c, c.keys.signups(address), 3600, limit, f"too many sign-ups: at most {limit} per hour"
     )
-    password_hash = await c.passwords.run(hash_password, password)
+    with c.passwords.slot():
+        password_hash = await c.passwords.run(hash_password, password)
     async with c.sessionmaker() as db:
         await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _FIRST_USER_LOCK})
         has_users = (await db.execute(select(User.id).limit(1))).first() is not None
@@ -81,7 +82,9 @@ class _Failures:
         await ratelimit.record(self.c, self.address, self.window)
 
 
-async def _password_matches(c: Container, user_id: UUID | None, email: str, password: str):
+async def _password_matches(
+    c: Container, user_id: UUID | None, email: str, password: str
+) -> User | None:
     """The user when `password` is theirs. No database connection is held while argon2 runs."""
     async with c.sessionmaker() as db:
         match = (User.id == user_id) if user_id else (User.email == email)
@@ -95,7 +98,8 @@ async def _password_matches(c: Container, user_id: UUID | None, email: str, pass
 async def login(c: Container, email: str, password: str, address: str) -> tuple[str, User]:
     failures = _Failures(c, email, address)
     await failures.refuse_if_too_many()  # before argon2: a blocked guesser costs no CPU
-    user = await _password_matches(c, None, email, password)
+    with c.passwords.slot():
+        user = await _password_matches(c, None, email, password)
     if user is None:
         await failures.add()
         raise Unauthorized("wrong email or password")
@@ -113,10 +117,11 @@ async def change_password(
     """Sets a new password and ends every other session of the user (this one stays)."""
     failures = _Failures(c, user.email, address)
     await failures.refuse_if_too_many()
-    if await _password_matches(c, user.id, user.email, current) is None:
-        await failures.add()
-        raise Forbidden("the current password is wrong")
-    new_hash = await c.passwords.run(hash_password, new)
+    with c.passwords.slot():
+        if await _password_matches(c, user.id, user.email, current) is None:
+            await failures.add()
+            raise Forbidden("the current password is wrong")
+        new_hash = await c.passwords.run(hash_password, new)
     async with c.sessionmaker() as db:
         await db.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
         ended = await db.execute(

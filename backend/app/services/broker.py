@@ -9,10 +9,17 @@ from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.exceptions import ChannelPreconditionFailed
 
 from app.core.config import Settings
 
 log = logging.getLogger(__name__)
+
+# Unreadable responses are kept for inspection, not forever: past this many the oldest go.
+DEAD_LETTER_ARGUMENTS = {"x-max-length": 10_000, "x-overflow": "drop-head"}
+DEAD_LETTER_POLICY = (
+    "rabbitmqctl set_policy --apply-to queues dead-letters '\\.dead$' '{\"max-length\":10000}'"
+)
 
 ResponseHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
@@ -59,7 +66,7 @@ class Broker:
         self._connection = connection
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.declare_queue(self._settings.REQUEST_QUEUE, durable=True)
-        await channel.declare_queue(self.dead_letter_queue, durable=True)
+        await self._declare_dead_letters(connection)
         self._publish_channel = channel
         if self._on_response is not None:
             consume_channel = await connection.channel()
@@ -67,6 +74,24 @@ class Broker:
             await consume_channel.set_qos(prefetch_count=self._settings.response_concurrency)
             queue = await consume_channel.declare_queue(self._settings.RESPONSE_QUEUE, durable=True)
             await queue.consume(self._on_response)
+
+    async def _declare_dead_letters(self, connection: AbstractRobustConnection) -> None:
+        """Bounded by its arguments; one made before the bound existed keeps its own (RabbitMQ
+        refuses the declare, which closes only this side channel) and a policy bounds it."""
+        side = await connection.channel()
+        try:
+            await side.declare_queue(
+                self.dead_letter_queue, durable=True, arguments=DEAD_LETTER_ARGUMENTS
+            )
+        except ChannelPreconditionFailed:
+            log.warning(
+                "%s was made without a length bound and keeps growing; bound it in place: %s",
+                self.dead_letter_queue,
+                DEAD_LETTER_POLICY,
+            )
+        finally:
+            if not side.is_closed:
+                await side.close()
 
     async def _discard(self) -> None:
         connection, self._connection, self._publish_channel = self._connection, None, None

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.schemas import ChatOut
 from app.core.container import Container
 from app.db.models import OPEN_STATUSES, Chat, Message
 from app.services.errors import Invalid, NotFound
@@ -27,6 +28,23 @@ def _check_model(c: Container, model: str) -> str:
             f"unknown model {model!r}; choose one of: {', '.join(c.settings.GEMINI_MODELS)}"
         )
     return model
+
+
+def model_in_use(c: Container, model: str) -> str:
+    """A chat's model while GEMINI_MODELS offers it; once withdrawn, the default."""
+    return model if model in c.settings.GEMINI_MODELS else c.settings.GEMINI_MODEL
+
+
+def out(c: Container, chat: Chat) -> ChatOut:
+    return ChatOut(
+        id=chat.id,
+        title=chat.title,
+        model=chat.model,
+        model_in_use=model_in_use(c, chat.model),
+        system_prompt=chat.system_prompt,
+        created_at=chat.created_at,
+        updated_at=chat.updated_at,
+    )
 
 
 async def create(

@@ -2,10 +2,12 @@
 
 A hash takes a fraction of a second of CPU. Unbounded, a burst of sign-ins fills the default
 thread pool and every request behind it waits; so at most ARGON2_CONCURRENCY run at once
-per process, ARGON2_QUEUE more wait, and past that a sign-in answers 503 at once."""
+per process, ARGON2_QUEUE more sign-ins wait, and past that one answers 503 at once: before
+it even reads the account, so a refused sign-in costs neither CPU nor a database query."""
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -22,14 +24,20 @@ class HashPool:
         self._capacity = concurrency + queue
         self._in_flight = 0
 
-    async def run(self, work: Callable[..., T], *args: object) -> T:
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """One sign-in's place among those running or waiting; Busy (503) when none is free."""
         if self._in_flight >= self._capacity:
             raise Busy("too many sign-ins at once; try again in a moment", BUSY_RETRY_SECONDS)
         self._in_flight += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+            yield
         finally:
             self._in_flight -= 1
+
+    async def run(self, work: Callable[..., T], *args: object) -> T:
+        """Runs one hash; call it inside a `slot()`."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

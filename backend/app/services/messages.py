@@ -16,7 +16,7 @@ from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
 from app.services import ratelimit
-from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned
+from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned, model_in_use
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
 from app.services.outbox import CommittedRequest
@@ -105,7 +105,7 @@ def _gemini_request(
         request_id=request_id,
         chat_id=chat_id,
         message_id=reply_id,
-        model=chat.model,
+        model=model_in_use(c, chat.model),
         system_instruction=chat.system_prompt,
         contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
     )
@@ -207,6 +207,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
         history = [_Turn(r.role, r.content, r.status) for r in rows if r.role is not None]
         if any(t.role == "assistant" and t.status in OPEN_STATUSES for t in history):
             raise Conflict(REPLY_IN_PROGRESS)
+        await c.admission.admit(c, conn, chat.model)
         await ratelimit.take(c, user_id)
 
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
@@ -224,7 +225,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             "request_id": request_id,
             "chat_id": chat_id,
             "content": content,
-            "model": chat.model,
+            "model": model_in_use(c, chat.model),
             "payload": body,
             "title": title,
         }
@@ -299,6 +300,7 @@ async def retry(
             raise Conflict("only the last reply can be regenerated")
     if await _open_reply_exists(db, chat_id):
         raise Conflict(REPLY_IN_PROGRESS)
+    await c.admission.admit(c, await db.connection(), chat.model)
     await ratelimit.take(c, user_id)
 
     message.status = "pending"
@@ -306,7 +308,7 @@ async def retry(
     message.error = None
     message.attempt = 0
     message.next_attempt_at = None
-    message.model = chat.model
+    message.model = model_in_use(c, chat.model)
     message.prompt_tokens = message.completion_tokens = None
     message.finish_reason = message.key_id = None
     message.latency_ms = None

@@ -3,6 +3,10 @@ import { request } from './http'
 import type {
   Chat,
   ChatChanges,
+  KeyError,
+  KeySeries,
+  PoolStatus,
+  SeriesWindow,
   ChatPage,
   LoginAnswer,
   Message,
@@ -27,6 +31,12 @@ export const api = {
   login: (email: string, password: string) =>
     request<LoginAnswer>('/auth/login', { method: 'POST', body: { email, password }, quiet401: true }),
   logout: () => request<void>('/auth/logout', { method: 'POST', quiet401: true }),
+  logoutAll: () => request<void>('/auth/logout-all', { method: 'POST', quiet401: true }),
+  changePassword: (currentPassword: string, newPassword: string) =>
+    request<void>('/auth/password', {
+      method: 'POST',
+      body: { current_password: currentPassword, new_password: newPassword },
+    }),
   me: () => request<User>('/auth/me', { quiet401: true }),
 
   listChats: (limit: number, before: string | null) => {
@@ -57,6 +67,18 @@ export const api = {
     }),
 
   adminKeys: () => request<PoolKey[]>('/admin/keys'),
+  adminPool: () => request<PoolStatus>('/admin/pool'),
+  addKey: (key: string, label: string | null) =>
+    request<PoolKey>('/admin/keys', { method: 'POST', body: label ? { key, label } : { key } }),
+  updateKey: (keyId: string, changes: { label?: string; disabled?: boolean }) =>
+    request<PoolKey>(`/admin/keys/${encodeURIComponent(keyId)}`, { method: 'PATCH', body: changes }),
+  removeKey: (keyId: string) => request<void>(`/admin/keys/${encodeURIComponent(keyId)}`, { method: 'DELETE' }),
+  keyErrors: (keyId: string) => request<KeyError[]>(`/admin/keys/${encodeURIComponent(keyId)}/errors`),
+  keySeries: (window: SeriesWindow, keyId: string | null) => {
+    const query = new URLSearchParams({ window })
+    if (keyId) query.set('key_id', keyId)
+    return request<KeySeries>(`/admin/keys/series?${query}`)
+  },
 }
 
 export const eventsUrl = (chatId: string) => `/api${chatPath(chatId)}/events`

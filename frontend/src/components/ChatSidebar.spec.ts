@@ -10,6 +10,7 @@ const chat = (id: string, title: string): Chat => ({
   id,
   title,
   model: 'gemini-2.5-flash',
+  model_in_use: 'gemini-2.5-flash',
   system_prompt: null,
   created_at: '2030-01-01T00:00:00Z',
   updated_at: '2030-01-01T00:00:00Z',
@@ -22,6 +23,7 @@ async function mountSidebar(items: Chat[], state: Record<string, unknown> = {}) 
       { path: '/', name: 'new', component: { template: '<div />' } },
       { path: '/c/:chatId', name: 'chat', component: { template: '<div />' } },
       { path: '/admin', name: 'admin', component: { template: '<div />' } },
+      { path: '/account', name: 'account', component: { template: '<div />' } },
       { path: '/signin', name: 'signin', component: { template: '<div />' } },
     ],
   })

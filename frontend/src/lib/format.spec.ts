@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chatTitle, toEpochMs, untilText } from './format'
+import { chatTitle, retryText, toEpochMs, untilText } from './format'
 
 describe('untilText', () => {
   it('counts seconds, then minutes, then hours, never below zero', () => {
@@ -25,5 +25,13 @@ describe('chatTitle', () => {
   it('names an untitled chat', () => {
     expect(chatTitle('  ')).toBe('New chat')
     expect(chatTitle('Plans')).toBe('Plans')
+  })
+})
+
+describe('retryText', () => {
+  it('reads a Retry-After in seconds', () => {
+    expect(retryText(42)).toBe('in 42 s')
+    expect(retryText(900)).toBe('in 15 min')
+    expect(retryText(null)).toBe('in a moment')
   })
 })

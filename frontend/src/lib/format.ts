@@ -7,6 +7,11 @@ export function untilText(target: number, now: number): string {
   return `${Math.round(minutes / 60)} h`
 }
 
+/** "in 40 s", "in 15 min" from a Retry-After in seconds; "in a moment" without one. */
+export function retryText(retryAfter: number | null): string {
+  return retryAfter ? `in ${untilText(retryAfter * 1000, 0)}` : 'in a moment'
+}
+
 /** Accepts ISO-8601 or epoch seconds; null when absent or unreadable. */
 export function toEpochMs(value: string | number | null | undefined): number | null {
   if (value === null || value === undefined || value === '') return null

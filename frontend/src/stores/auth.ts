@@ -40,10 +40,33 @@ export const useAuthStore = defineStore('auth', () => {
     }
   }
 
+  /** Ends every session of this user, on every device, this one included. */
+  async function signOutEverywhere(): Promise<void> {
+    await api.logoutAll()
+    user.value = null
+  }
+
+  /** The other sessions end on the server; this one stays signed in. */
+  async function changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    await api.changePassword(currentPassword, newPassword)
+  }
+
   /** The session ended on the server (401 from any call). */
   function forget(): void {
     user.value = null
   }
 
-  return { user, checked, signedIn, isAdmin, restore, signIn, signUp, signOut, forget }
+  return {
+    user,
+    checked,
+    signedIn,
+    isAdmin,
+    restore,
+    signIn,
+    signUp,
+    signOut,
+    signOutEverywhere,
+    changePassword,
+    forget,
+  }
 })

@@ -8,6 +8,7 @@ const chat = (id: string, title = id): Chat => ({
   id,
   title,
   model: 'gemini-2.5-flash',
+  model_in_use: 'gemini-2.5-flash',
   system_prompt: null,
   created_at: '2030-01-01T00:00:00Z',
   updated_at: '2030-01-01T00:00:00Z',

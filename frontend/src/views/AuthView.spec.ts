@@ -56,6 +56,16 @@ describe('AuthView', () => {
     expect(wrapper.get('[role=alert]').text()).toBe(text)
   })
 
+  it('says how long to wait after too many failed sign-ins', async () => {
+    const { wrapper, auth } = await mountAuth('signin', true)
+    vi.mocked(auth.signIn).mockRejectedValue(new ApiError(429, 'too many failed sign-ins', 840))
+    await wrapper.get('input[name=email]').setValue('ada@example.com')
+    await wrapper.get('input[name=password]').setValue('guess')
+    await wrapper.get('form').trigger('submit')
+    await flushPromises()
+    expect(wrapper.get('[role=alert]').text()).toBe('Too many attempts. Try again in 14 min.')
+  })
+
   it('signs in and goes where it was asked to', async () => {
     const { wrapper, auth, router } = await mountAuth('signin', true)
     vi.mocked(auth.signIn).mockResolvedValue()

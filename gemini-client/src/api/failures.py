@@ -97,15 +97,20 @@ def key_reason(exc: errors.APIError) -> str:
 
 
 def _short(message: str | None, fallback: str) -> str:
+    """The first line; cut to length only once redacted (a cut key would escape redaction)."""
     text = (message or fallback).strip().splitlines()[0] if (message or fallback) else fallback
-    return text[:300]
+    return text
+
+
+MESSAGE_CHARS = 360
 
 
 def redact(text: str, key: str) -> str:
-    """`text` with the key (Google quotes it in some 403 messages) and any Google key removed."""
+    """`text` with the key (Google quotes it in some 403 messages) and any Google key removed,
+    then cut to MESSAGE_CHARS: cutting first could leave part of a key that no longer matches."""
     if key:
         text = text.replace(key, "[key]")
-    return _GOOGLE_KEY.sub("[key]", text)
+    return _GOOGLE_KEY.sub("[key]", text)[:MESSAGE_CHARS]
 
 
 def classify(exc: BaseException) -> GeminiFailure:

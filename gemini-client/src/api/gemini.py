@@ -181,7 +181,7 @@ class GeminiApi:
         except Exception as exc:
             failure = classify(exc)
             if failure.code == "internal_error":
-                detail = redact(repr(exc)[:300], self._keys[kid])
+                detail = redact(repr(exc), self._keys[kid])
                 log.error("unexpected_gemini_error", extra={"key_id": kid, "error": detail})
             failure.message = redact(failure.message, self._keys[kid])
             raise failure from exc

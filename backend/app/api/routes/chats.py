@@ -15,32 +15,35 @@ async def create_chat(
     user: CurrentUser, db: SessionDep, c: ContainerDep, body: ChatIn | None = None
 ):
     body = body or ChatIn()
-    return await chats.create(db, c, user.id, body.title, body.model, body.system_prompt)
+    chat = await chats.create(db, c, user.id, body.title, body.model, body.system_prompt)
+    return chats.out(c, chat)
 
 
 @router.get("", response_model=ChatPage)
 async def list_chats(
     user: CurrentUser,
     db: SessionDep,
+    c: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     before: Annotated[
         str | None, Query(max_length=200, description="`next` of the previous page")
     ] = None,
 ):
     items, next_cursor = await chats.list_page(db, user.id, limit, before)
-    return ChatPage(items=items, next=next_cursor)
+    return ChatPage(items=[chats.out(c, chat) for chat in items], next=next_cursor)
 
 
 @router.get("/{chat_id}", response_model=ChatOut)
-async def get_chat(chat_id: UUID, user: CurrentUser, db: SessionDep):
-    return await chats.get_owned(db, user.id, chat_id)
+async def get_chat(chat_id: UUID, user: CurrentUser, db: SessionDep, c: ContainerDep):
+    return chats.out(c, await chats.get_owned(db, user.id, chat_id))
 
 
 @router.patch("/{chat_id}", response_model=ChatOut)
 async def patch_chat(
     chat_id: UUID, body: ChatPatch, user: CurrentUser, db: SessionDep, c: ContainerDep
 ):
-    return await chats.update(db, c, user.id, chat_id, body.model_dump(exclude_unset=True))
+    chat = await chats.update(db, c, user.id, chat_id, body.model_dump(exclude_unset=True))
+    return chats.out(c, chat)
 
 
 @router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
