@@ -199,8 +199,8 @@ def test_the_management_ui_is_published_on_loopback_only(up):
 
 
 DEAD_LETTER_POLICY = (
-    "docker compose exec rabbitmq rabbitmqctl set_policy dead-letters '\\.dead$' "
-    '\'{"max-length":100000,"overflow":"drop-head"}\' --apply-to queues'
+    "docker compose exec rabbitmq rabbitmqctl set_policy --apply-to queues dead-letters "
+    "'\\.dead$' '{\"max-length\":10000}'"
 )
 
 
@@ -215,3 +215,10 @@ def test_the_readme_s_policy_bounds_the_dead_letter_queues(up):
     readme = (up.dir / "README.md").read_text()
     assert DEAD_LETTER_POLICY in readme
     up.run("docker compose exec -T rabbitmq rabbitmqctl purge_queue gemini.requests.dead")
+
+
+def test_the_readme_s_health_check_from_inside_the_backend_container(up):
+    readme = (up.dir / "README.md").read_text()
+    command = re.search(r'`(docker compose exec backend python -c "[^`]+)`', readme).group(1)
+    out = up.run(command.replace("exec backend", "exec -T backend")).stdout
+    assert json.loads(out)["status"] == "healthy"

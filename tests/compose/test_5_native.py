@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from conftest import copy_repository, free_port
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -89,6 +90,10 @@ def own_names():
         ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", f"chat_native_{tag}"],
         check=False,
     )
+    keys = redis.Redis(host="127.0.0.1")
+    for key in keys.scan_iter(match=f"native:{tag}:*"):
+        keys.delete(key)
+    keys.close()
     if shutil.which("rabbitmqctl"):
         listed = subprocess.run(
             ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True
