@@ -176,7 +176,8 @@ describe('one person, start to finish', () => {
   })
 
   test('Google answers 503: a countdown to the next attempt, and Stop ends the wait', async (t) => {
-    await standinDials(stack, { faults: [{ kind: '503', count: 1 }] })
+    // Three: the call and the worker's two quick tries on another key, then the retry queue.
+    await standinDials(stack, { faults: [{ kind: '503', count: 3 }] })
     // Whatever happens here, leave no reply waiting a minute for the tests after this one.
     t.after(async () => {
       if (await page.locator('[data-test=stop]').isVisible()) await page.click('[data-test=stop]')
