@@ -32,6 +32,7 @@ from app.services.errors import RateLimited, ServiceError, Unauthorized
 from app.services.event_hub import EventHub
 from app.services.events import EventLog
 from app.services.hashing import HashPool
+from app.services.keyregistry import restore_forever
 from app.services.open_streams import OpenStreams
 from app.services.outbox import relay_forever
 from app.services.responses import ResponseConsumer
@@ -97,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(relay_forever(c), name="outbox-relay"),
         asyncio.create_task(accounts.remove_expired_forever(c), name="session-cleanup"),
         asyncio.create_task(c.open_streams.check_forever(c.autocommit), name="stream-check"),
+        asyncio.create_task(restore_forever(c), name="key-registry"),
     ]
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection scans only what requests made (50 ms pauses under load otherwise).

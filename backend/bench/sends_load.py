@@ -1,12 +1,14 @@
 """Many chats sending at once against one uvicorn process on loopback, replies applied at once.
 
-    cd backend && .venv/bin/python -m bench.sends_load [--chats 100] [--rounds 3]
+    cd backend && .venv/bin/python -m bench.sends_load [--chats 100] [--rounds 3] [--capacity N]
 
 Starts its own backend (default pool settings) with a throw-away database, Redis prefix and
 queues (removed after). Each round sends one message in every chat at the same moment, takes
 the published requests from the queue, publishes a `completed` response for each at once and
 waits until every reply is stored. Prints the answers' status codes, send latency, how often
 the log met an exhausted pool or left a request to the relay, and backend CPU per reply.
+`--capacity N` publishes a key-pool capacity of N calls a minute before each round, as the
+workers do, so every send goes through the whole admission check (MAX_QUEUE_WAIT_SECONDS).
 `--profile out.txt` records the backend meanwhile with py-spy (on PATH) as collapsed stacks."""
 
 import argparse
@@ -23,10 +25,12 @@ from pathlib import Path
 import aio_pika
 import httpx
 import psycopg
+from redis.asyncio import Redis
 
 from bench.messages_load import _cpu_seconds, _percentile
 from tests.support import (
     AMQP_URL,
+    REDIS_URL,
     RunNames,
     Server,
     alembic,
@@ -38,8 +42,22 @@ from tests.support import (
 
 
 async def _round(
-    client: httpx.AsyncClient, channel: aio_pika.abc.AbstractChannel, names: RunNames, chats: list
+    client: httpx.AsyncClient,
+    channel: aio_pika.abc.AbstractChannel,
+    names: RunNames,
+    chats: list,
+    capacity: float | None = None,
 ) -> tuple[Counter, list[float]]:
+    if capacity is not None:
+        fields = {
+            "per_minute": capacity,
+            "waiting": 0,
+            "next_free_at": 0,
+            "updated_at": time.time(),
+        }
+        async with Redis.from_url(REDIS_URL) as redis:
+            await redis.hset(f"{names.prefix}pool:capacity:gemini-2.5-flash", mapping=fields)
+
     async def send(chat_id: str) -> tuple[int, float]:
         started = time.perf_counter()
         answer = await client.post(f"/chats/{chat_id}/messages", json={"content": "hello there"})
@@ -91,7 +109,13 @@ async def _round(
 
 
 async def _run(
-    server: Server, names: RunNames, token: str, chats: list, rounds: int, profile: str | None
+    server: Server,
+    names: RunNames,
+    token: str,
+    chats: list,
+    rounds: int,
+    profile: str | None,
+    capacity: float | None,
 ) -> None:
     # Idle connections are dropped before uvicorn's 5 s keep-alive ends them under a reused one.
     limits = httpx.Limits(
@@ -108,14 +132,14 @@ async def _run(
         await channel.declare_queue(names.response_queue, durable=True)
         codes: Counter = Counter()
         latencies: list[float] = []
-        await _round(client, channel, names, chats)  # warm-up
+        await _round(client, channel, names, chats, capacity)  # warm-up
         spy = None
         if profile:
             command = ["py-spy", "record", "--format", "raw", "-o", profile]
             spy = await asyncio.create_subprocess_exec(*command, "--pid", str(server.process.pid))
         cpu_before = _cpu_seconds(server.process.pid)
         for _ in range(rounds):
-            round_codes, round_latencies = await _round(client, channel, names, chats)
+            round_codes, round_latencies = await _round(client, channel, names, chats, capacity)
             codes += round_codes
             latencies += round_latencies
         cpu_ms = 1000 * (_cpu_seconds(server.process.pid) - cpu_before) / max(1, codes[202])
@@ -139,6 +163,7 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", help="write py-spy's collapsed stacks of the backend here")
+    parser.add_argument("--capacity", type=float, help="key-pool calls a minute to publish")
     args = parser.parse_args()
 
     names = RunNames()
@@ -151,7 +176,9 @@ def main() -> None:
         ).wait_ready()
         user = register(server.url)
         chats = [user.new_chat()["id"] for _ in range(args.chats)]
-        asyncio.run(_run(server, names, user.token, chats, args.rounds, args.profile))
+        asyncio.run(
+            _run(server, names, user.token, chats, args.rounds, args.profile, args.capacity)
+        )
     finally:
         if server is not None:
             server.stop()

@@ -84,6 +84,7 @@ class RunNames:
             "REQUEST_QUEUE": self.request_queue,
             "RESPONSE_QUEUE": self.response_queue,
             "LOG_LEVEL": "INFO",
+            "SECRET_KEY": f"test-secret-{self.tag}-0123456789",
         }
         settings.update({k: str(v) for k, v in overrides.items()})
         return settings

@@ -8,7 +8,7 @@ from alembic import command
 from app.core.config import get_settings
 from tests.support import BACKEND, RunNames, create_database, drop_database
 
-TABLES = {"users", "login_sessions", "chats", "messages", "outbox"}
+TABLES = {"users", "login_sessions", "chats", "messages", "outbox", "gemini_keys"}
 
 
 def _tables(url: str) -> set[str]:
@@ -23,6 +23,7 @@ def test_upgrade_and_downgrade_on_an_empty_database(monkeypatch: pytest.MonkeyPa
     url = names.database_url()
     # In-process (the same env.py as `alembic upgrade head`), to spare three interpreter starts.
     monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("SECRET_KEY", "migrations-test-secret")
     get_settings.cache_clear()
     config = Config(str(BACKEND / "alembic.ini"))
     config.attributes["configure_logger"] = False

@@ -49,6 +49,7 @@ def test_the_relay_waits_longer_than_a_mark_may_wait_for_a_connection() -> None:
     for pool_timeout in (10, 30):
         settings = Settings(
             DATABASE_URL="postgresql://postgres@127.0.0.1:5432/unused",
+            SECRET_KEY="outbox-test-secret",
             DB_POOL_TIMEOUT_SECONDS=pool_timeout,
         )
         publish_and_mark = settings.PUBLISH_TIMEOUT_SECONDS + settings.DB_POOL_TIMEOUT_SECONDS

@@ -7,7 +7,10 @@ import pytest
 from app.core.config import Settings, get_settings
 from tests.support import BACKEND, child_env
 
-GOOD = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/unused"}
+GOOD = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/unused",
+    "SECRET_KEY": "settings-test-secret",
+}
 
 
 def _start(settings: dict[str, str]) -> subprocess.CompletedProcess:
@@ -47,6 +50,10 @@ def test_each_bad_setting_is_named_on_one_line(environment, capsys) -> None:
         "REDIS_URL": {**GOOD, "REDIS_URL": "localhost:6379"},
         "GEMINI_MODEL": {**GOOD, "GEMINI_MODEL": "gemini-0.1"},
         "LOG_LEVEL": {**GOOD, "LOG_LEVEL": "LOUD"},
+        "SECRET_KEY": {**GOOD, "SECRET_KEY": "short"},
+        "GEMINI_BASE_URL": {**GOOD, "GEMINI_BASE_URL": "generativelanguage.googleapis.com"},
+        "MAX_QUEUE_WAIT_SECONDS": {**GOOD, "MAX_QUEUE_WAIT_SECONDS": "0"},
+        "HTTP_PROXY": {**GOOD, "HTTP_PROXY": "ftp://proxy:21"},
     }
     for name, settings in cases.items():
         for key in Settings.model_fields:
@@ -78,6 +85,7 @@ def test_db_user_and_password_go_into_the_url(environment) -> None:
         "RABBITMQ_URL": "amqp://rabbit:5672/",
         "RABBITMQ_USER": "app",
         "RABBITMQ_PASSWORD": "s3cret",
+        "SECRET_KEY": "settings-test-secret",
     }.items():
         environment.setenv(key, value)
     settings = get_settings()
@@ -97,7 +105,8 @@ def test_env_example_placeholders_are_refused(environment, capsys) -> None:
     }.items():
         for key in Settings.model_fields:
             environment.delenv(key, raising=False)
-        environment.setenv("DATABASE_URL", GOOD["DATABASE_URL"])
+        for key, good in GOOD.items():
+            environment.setenv(key, good)
         environment.setenv(name, value)
         get_settings.cache_clear()
         with pytest.raises(SystemExit):

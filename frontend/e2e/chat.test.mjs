@@ -310,6 +310,8 @@ describe('one person, start to finish', () => {
     assert.equal(await page.locator('[data-test=message-assistant]').count(), count)
 
     await page.reload()
+    // The dialog takes the chat's settings when it opens: wait for the chat to have loaded.
+    await waitUntil(async () => (await page.locator('.model-pill').innerText()) === 'gemini-2.5-pro', 'the chat to load')
     await page.click('[data-test=open-settings]')
     assert.equal(await page.locator('[data-test=model]').inputValue(), 'gemini-2.5-pro')
     assert.equal(await page.locator('[data-test=system-prompt]').inputValue(), 'Answer like a pirate.')
@@ -322,11 +324,42 @@ describe('one person, start to finish', () => {
     await page.waitForURL(`${url}/admin`)
     const rows = page.locator('[data-test=key-row]')
     await waitUntil(async () => (await rows.count()) === 3, 'three keys')
-    const states = await rows.locator('.badge').allInnerTexts()
+    const states = await rows.locator('[data-test=key-state]').allInnerTexts()
     assert.ok(states.every((s) => ['active', 'cooling', 'disabled'].includes(s)), states.join())
-    const requests = await rows.locator('td.num:nth-of-type(6)').allInnerTexts()
-    assert.ok(requests.map(Number).reduce((a, b) => a + b, 0) >= 5, `requests counted: ${requests}`)
+    const requests = await rows.locator('[data-test=key-requests]').allInnerTexts()
+    assert.ok(requests.map((r) => Number.parseInt(r, 10)).reduce((a, b) => a + b, 0) >= 5, `requests counted: ${requests}`)
     assert.ok(!(await page.content()).includes('standin-key-'), 'no key text on the page')
+    await page.locator('[data-test=usage-chart] canvas').waitFor()
+  })
+
+  test('an admin adds a key: checked with Google, listed, never shown; a bad one says why', async () => {
+    const rows = page.locator('[data-test=key-row]')
+    const badKey = 'AIzaSy-e2e-bad-key-0123456789abcdef'
+    await standinDials(stack, { invalid_keys: [badKey] })
+    await page.fill('[data-test=new-key]', badKey)
+    await page.click('[data-test=add-key-submit]')
+    const refused = await page.locator('[data-test=add-error]').innerText()
+    assert.match(refused, /not valid/)
+    assert.ok(!refused.includes(badKey), 'the refused key is not echoed')
+
+    const newKey = 'AIzaSy-e2e-new-key-0123456789abcdef'
+    await page.fill('[data-test=new-key]', newKey)
+    await page.fill('[data-test=new-label]', 'added in e2e')
+    await page.click('[data-test=add-key-submit]')
+    await page.locator('[data-test=added]').waitFor()
+    await waitUntil(async () => (await rows.count()) === 4, 'the new key listed')
+    const added = rows.filter({ hasText: 'added in e2e' })
+    assert.equal(await added.locator('[data-test=key-state]').innerText(), 'active')
+    assert.equal(await page.inputValue('[data-test=new-key]'), '')
+    assert.ok(!(await page.content()).includes(newKey), 'no key text on the page')
+
+    // Disabling asks first; then the key says why it is out of the pool.
+    await added.locator('[data-test=disable]').click()
+    await page.click('[data-test=confirm]')
+    await waitUntil(async () => (await added.locator('[data-test=key-reason]').innerText()) === 'disabled by an admin', 'the key disabled')
+    await added.locator('[data-test=remove]').click()
+    await page.click('[data-test=confirm]')
+    await waitUntil(async () => (await rows.count()) === 3, 'the key removed')
   })
 
   test('screenshots of the main screens', async () => {
@@ -357,10 +390,15 @@ describe('one person, start to finish', () => {
           await p.goto(`${url}/`)
           await p.locator('[data-test=empty-chat]').waitFor()
           await shot('new-chat')
-          await p.goto(`${url}/admin`)
-          await p.locator('[data-test=key-row]').first().waitFor()
-          await shot('admin')
         }
+        await p.goto(`${url}/admin`)
+        await p.locator('[data-test=key-row]').first().waitFor()
+        await p.locator('[data-test=usage-chart] canvas').waitFor()
+        await shot('admin')
+        // The page scrolls inside its own pane: a tall window shows all of it.
+        await p.setViewportSize({ width: viewport.width, height: 2000 })
+        await p.waitForTimeout(300) // the chart resizes to the new pane
+        await shot('admin-full')
         await shotContext.close()
         const guest = await browser.newContext({ viewport, colorScheme })
         const g = watch(await guest.newPage())

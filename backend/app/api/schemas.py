@@ -137,15 +137,95 @@ class SendOut(BaseModel):
     assistant_message: MessageOut
 
 
+KeyState = Literal["active", "cooling", "disabled"]
+
+
+class KeyModelOut(BaseModel):
+    """One key's use of one model against the limits (Google counts per key and model)."""
+
+    model: str
+    state: KeyState
+    reason: str | None  # cooling: rpm, rpd, tpm, 429; disabled: the key's reason
+    used_last_minute: int
+    limit_per_minute: int | None
+    used_today: int
+    limit_per_day: int | None
+    tokens_last_minute: int
+    limit_tokens_per_minute: int | None
+    cooldown_until: datetime | None
+    cooldown_remaining_seconds: float
+    requests_total: int
+
+
 class KeyOut(BaseModel):
     id: str
     label: str
-    state: Literal["active", "cooling", "disabled"]
+    # env: from the worker's GEMINI_API_KEYS; admin: added in the admin page.
+    source: Literal["env", "admin"]
+    state: KeyState
+    # disabled: admin_disabled, key_invalid, api_not_enabled, region, billing, permission_denied
+    reason: str | None
     used_last_minute: int
     cooldown_until: datetime | None
     failures: int
     requests_total: int
     last_error: str | None
+    disabled_at: datetime | None
+    recheck_at: datetime | None
+    added_at: datetime | None
+    models: list[KeyModelOut]
+
+
+class KeyIn(Strict):
+    key: Text = Field(min_length=1, max_length=300)
+    label: Text | None = Field(None, max_length=100)
+
+
+class KeyPatch(Strict):
+    label: Text | None = Field(None, min_length=1, max_length=100)
+    disabled: bool | None = None
+
+
+class KeyErrorOut(BaseModel):
+    at: datetime
+    model: str | None
+    code: str | None
+    status: int | None
+    message: str
+
+
+class SeriesPoint(BaseModel):
+    at: datetime
+    calls: int
+    rate_limited: int
+    errors: int
+
+
+class SeriesOut(BaseModel):
+    window: Literal["hour", "day"]
+    step_seconds: int
+    points: list[SeriesPoint]
+
+
+class ModelLimits(BaseModel):
+    rpm: int | None
+    rpd: int | None
+    tpm: int | None
+
+
+class ModelCapacity(BaseModel):
+    per_minute: float
+    waiting: int
+    next_free_at: datetime | None
+    updated_at: datetime | None
+
+
+class PoolOut(BaseModel):
+    """The pool as a whole: Google throttling the IP or project, limits, the workers' capacity."""
+
+    throttled_until: datetime | None
+    limits: dict[str, ModelLimits]
+    capacity: dict[str, ModelCapacity]
 
 
 class ModelsOut(BaseModel):

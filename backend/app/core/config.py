@@ -59,12 +59,22 @@ class Settings(BaseSettings):
     # The worker's retry budget, read here only so the UI can say "attempt 2 of 4".
     QUEUE_MAX_RETRIES: int = Field(4, ge=0)
 
+    # Encrypts the admin-added Gemini keys at rest (Fernet key derived from it, CONTRACTS.md).
+    SECRET_KEY: str = Field(min_length=16)
+
     GEMINI_MODEL: str = "gemini-2.5-flash"
     GEMINI_MODELS: Annotated[list[str], NoDecode] = [
         "gemini-2.5-flash",
         "gemini-2.5-pro",
         "gemini-2.5-flash-lite",
     ]
+
+    # Where a key added in the admin page is probed once (a models `get`, no generation quota),
+    # through HTTP_PROXY when set, as the worker calls Google.
+    GEMINI_BASE_URL: str = "https://generativelanguage.googleapis.com"
+    HTTP_PROXY: str | None = None
+    # A send is refused (429, Retry-After) when the key pool cannot start it within this long.
+    MAX_QUEUE_WAIT_SECONDS: float = Field(120.0, gt=0)
 
     ALLOW_REGISTRATION: bool = True
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
@@ -78,8 +88,6 @@ class Settings(BaseSettings):
     # How often an open event stream's login session is checked again (a logged-out one ends).
     STREAM_SESSION_CHECK_SECONDS: float = Field(30.0, gt=0)
     COOKIE_SECURE: bool = False
-    # Not used by the backend yet; read so .env.example's placeholder is refused here too.
-    SECRET_KEY: str | None = None
 
     # Sign-in throttling (per process limits on argon2, shared Redis windows for the rest).
     LOGIN_WINDOW_SECONDS: int = Field(900, ge=1)
@@ -128,6 +136,22 @@ class Settings(BaseSettings):
     def _amqp_url(cls, value: str) -> str:
         if not value.startswith(("amqp://", "amqps://")):
             raise ValueError("must be an amqp:// URL")
+        return value
+
+    @field_validator("GEMINI_BASE_URL")
+    @classmethod
+    def _gemini_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("HTTP_PROXY")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://", "socks5://", "socks5h://")):
+            raise ValueError("must be an http:// or socks5:// URL")
         return value
 
     @field_validator("LOG_LEVEL")

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.redis_keys import RedisKeys
+from app.services.admission import Admission
 from app.services.broker import Broker
 from app.services.event_hub import EventHub
 from app.services.events import EventLog
@@ -33,3 +34,4 @@ class Container:
     # Set when the process is asked to stop: open event streams end then.
     stopping: asyncio.Event
     outbox: Outbox = field(default_factory=Outbox)
+    admission: Admission = field(default_factory=Admission)

@@ -58,3 +58,5 @@ class GeminiResponse(BaseModel):
     finish_reason: str | None = None
     key_id: str | None = None
     latency_ms: int | None = None
+    # The model that answered: a fallback (GEMINI_FALLBACK_MODELS) may differ from the chat's.
+    model: str | None = None

@@ -117,3 +117,16 @@ class OutboxRequest(Base):
     publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GeminiKey(Base):
+    """A key added in the admin page; its text only as a Fernet token (app.core.keycrypt)."""
+
+    __tablename__ = "gemini_keys"
+
+    # The first 8 hex of sha256(key text): what the worker and the admin page call it.
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100))
+    token: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

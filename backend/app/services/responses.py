@@ -61,6 +61,8 @@ def _changes(response: GeminiResponse) -> dict[str, Any]:
         "key_id": response.key_id,
         "latency_ms": response.latency_ms,
     }
+    if response.model:
+        changes["model"] = response.model[:100]  # the column's width
     if response.content is not None:
         changes["content"] = response.content
     if response.usage is not None:

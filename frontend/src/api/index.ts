@@ -3,6 +3,10 @@ import { request } from './http'
 import type {
   Chat,
   ChatChanges,
+  KeyError,
+  KeySeries,
+  PoolStatus,
+  SeriesWindow,
   ChatPage,
   LoginAnswer,
   Message,
@@ -63,6 +67,18 @@ export const api = {
     }),
 
   adminKeys: () => request<PoolKey[]>('/admin/keys'),
+  adminPool: () => request<PoolStatus>('/admin/pool'),
+  addKey: (key: string, label: string | null) =>
+    request<PoolKey>('/admin/keys', { method: 'POST', body: label ? { key, label } : { key } }),
+  updateKey: (keyId: string, changes: { label?: string; disabled?: boolean }) =>
+    request<PoolKey>(`/admin/keys/${encodeURIComponent(keyId)}`, { method: 'PATCH', body: changes }),
+  removeKey: (keyId: string) => request<void>(`/admin/keys/${encodeURIComponent(keyId)}`, { method: 'DELETE' }),
+  keyErrors: (keyId: string) => request<KeyError[]>(`/admin/keys/${encodeURIComponent(keyId)}/errors`),
+  keySeries: (window: SeriesWindow, keyId: string | null) => {
+    const query = new URLSearchParams({ window })
+    if (keyId) query.set('key_id', keyId)
+    return request<KeySeries>(`/admin/keys/series?${query}`)
+  },
 }
 
 export const eventsUrl = (chatId: string) => `/api${chatPath(chatId)}/events`

@@ -37,6 +37,7 @@ export interface ChatChanges {
 
 export type MessageStatus =
   | 'pending'
+  | 'queued'
   | 'streaming'
   | 'retrying'
   | 'completed'
@@ -64,6 +65,9 @@ export interface Message {
   completed_at: string | null
   /** When the next automatic attempt is due, while `retrying`. */
   next_attempt_at: string | null
+  /** While `queued` (events only): place in the key pool's line and expected start (epoch ms). */
+  queue_position?: number | null
+  expected_start_at?: number | null
 }
 
 export interface SendAnswer {
@@ -85,15 +89,60 @@ export interface PublicConfig {
 
 export type KeyState = 'active' | 'cooling' | 'disabled'
 
+export interface PoolKeyModel {
+  model: string
+  state: KeyState
+  /** cooling: rpm, rpd, tpm or 429; disabled: the key's reason. */
+  reason: string | null
+  used_last_minute: number
+  limit_per_minute: number | null
+  used_today: number
+  limit_per_day: number | null
+  tokens_last_minute: number
+  limit_tokens_per_minute: number | null
+  cooldown_until: string | null
+  cooldown_remaining_seconds: number
+  requests_total: number
+}
+
 export interface PoolKey {
   id: string
   label: string
+  source?: 'env' | 'admin'
   state: KeyState
+  /** disabled: admin_disabled, key_invalid, api_not_enabled, region, billing, permission_denied. */
+  reason?: string | null
   used_last_minute: number
   cooldown_until: string | number | null
   failures: number
   requests_total: number
   last_error: string | null
+  disabled_at?: string | null
+  recheck_at?: string | null
+  added_at?: string | null
+  models?: PoolKeyModel[]
+}
+
+export interface KeyError {
+  at: string
+  model: string | null
+  code: string | null
+  status: number | null
+  message: string
+}
+
+export type SeriesWindow = 'hour' | 'day'
+
+export interface KeySeries {
+  window: SeriesWindow
+  step_seconds: number
+  points: { at: string; calls: number; rate_limited: number; errors: number }[]
+}
+
+export interface PoolStatus {
+  throttled_until: string | null
+  limits: Record<string, { rpm: number | null; rpd: number | null; tpm: number | null }>
+  capacity: Record<string, { per_minute: number; waiting: number; next_free_at: string | null; updated_at: string | null }>
 }
 
 // Event stream payloads (CONTRACTS.md "Event stream").
@@ -108,6 +157,9 @@ export interface StatusEvent {
   status: MessageStatus
   attempt: number
   next_attempt_at: string | null
+  /** `queued` only (CONTRACTS.md "Key pool v2"). */
+  queue_position?: number | null
+  eta_seconds?: number | null
   error: string | { code?: string; message?: string } | null
 }
 

@@ -4,9 +4,14 @@ import MessageItem from './MessageItem.vue'
 import { message } from '@/test/fakeBackend'
 import type { Message } from '@/api'
 
-function mountItem(fields: Partial<Message>, props: { isLast?: boolean; maxRetries?: number } = {}) {
+function mountItem(fields: Partial<Message>, props: { isLast?: boolean; maxRetries?: number; chatModel?: string } = {}) {
   return mount(MessageItem, {
-    props: { message: message({ id: 'm1', ...fields }), isLast: props.isLast ?? false, maxRetries: props.maxRetries ?? null },
+    props: {
+      message: message({ id: 'm1', ...fields }),
+      isLast: props.isLast ?? false,
+      maxRetries: props.maxRetries ?? null,
+      chatModel: props.chatModel ?? null,
+    },
   })
 }
 
@@ -27,6 +32,24 @@ describe('MessageItem', () => {
 
   it('says a queued reply is queued', () => {
     expect(mountItem({ status: 'pending' }).get('[data-test=reply-status]').text()).toBe('Queued…')
+  })
+
+  it('shows a reply waiting for a key with its place in line and expected start', async () => {
+    vi.useFakeTimers()
+    vi.setSystemTime(new Date('2030-01-01T00:00:00Z'))
+    const start = Date.now() + 40_000
+    const wrapper = mountItem({ status: 'queued', queue_position: 3, expected_start_at: start })
+    expect(wrapper.get('[data-test=reply-status]').text()).toBe('Queued · #3 · about 40 s')
+    vi.advanceTimersByTime(30_000)
+    await wrapper.vm.$nextTick()
+    expect(wrapper.get('[data-test=reply-status]').text()).toBe('Queued · #3 · about 10 s')
+  })
+
+  it('names the model that answered when it is not the chat\'s', () => {
+    const fallback = mountItem({ content: 'ok', model: 'gemini-2.5-flash' }, { chatModel: 'gemini-2.5-pro' })
+    expect(fallback.get('[data-test=answered-by]').text()).toBe('Answered by gemini-2.5-flash')
+    const same = mountItem({ content: 'ok', model: 'gemini-2.5-pro' }, { chatModel: 'gemini-2.5-pro' })
+    expect(same.find('[data-test=answered-by]').exists()).toBe(false)
   })
 
   it('counts down to the next automatic attempt', () => {

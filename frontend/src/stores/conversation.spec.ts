@@ -116,6 +116,36 @@ describe('conversation store', () => {
     expect(shown()).toMatchObject({ status: 'streaming', content: 'Echo' })
   })
 
+  it('shows a reply waiting for a key as queued, with its place and expected start', async () => {
+    const stream = await openChat()
+    stream.send('message.status', {
+      message_id: 'a1',
+      status: 'queued',
+      attempt: 0,
+      queue_position: 3,
+      eta_seconds: 40,
+      next_attempt_at: null,
+      error: null,
+    })
+    await vi.waitFor(() => expect(shown()?.status).toBe('queued'))
+    const start = shown()?.expected_start_at ?? 0
+    expect(shown()?.queue_position).toBe(3)
+    expect(start - Date.now()).toBeGreaterThan(38_000)
+    expect(start - Date.now()).toBeLessThanOrEqual(40_000)
+    // PostgreSQL says pending: a reload keeps the line until the reply starts streaming.
+    await store.load()
+    expect(shown()?.status).toBe('queued')
+    stream.send('message.status', { message_id: 'a1', status: 'streaming', attempt: 0, next_attempt_at: null, error: null })
+    await vi.waitFor(() => expect(shown()).toMatchObject({ status: 'streaming', queue_position: null }))
+  })
+
+  it('says the key pool is saturated when the send is refused for it', async () => {
+    const { describeSendError } = await import('./conversation')
+    const { ApiError } = await import('@/api')
+    const saturated = new ApiError(429, 'the key pool is saturated: ...', 95)
+    expect(describeSendError(saturated, 100)).toBe('Every Gemini key is busy and the queue is full. Try again in 95 s.')
+  })
+
   it('shows the readable error of a failed reply', async () => {
     const stream = await openChat()
     stream.send('message.status', {

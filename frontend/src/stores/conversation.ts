@@ -33,6 +33,9 @@ interface Overlay {
   attempt?: number
   nextAttemptAt?: string | null
   error?: string | null
+  queuePosition?: number | null
+  /** Epoch ms: when the event arrived plus its `eta_seconds`. */
+  expectedStartAt?: number | null
   tick: number
 }
 
@@ -57,6 +60,10 @@ export function describeSendError(err: unknown, maxChars: number): string {
       case 422:
         return describeDetail(err.detail) || `A message must not be empty or longer than ${maxChars} characters.`
       case 429:
+        if (describeDetail(err.detail).includes('saturated'))
+          return err.retryAfter !== null
+            ? `Every Gemini key is busy and the queue is full. Try again in ${err.retryAfter} s.`
+            : 'Every Gemini key is busy and the queue is full. Try again in a minute.'
         return err.retryAfter !== null
           ? `You are sending messages too quickly. Try again in ${err.retryAfter} s.`
           : 'You are sending messages too quickly. Wait a moment and try again.'
@@ -100,6 +107,8 @@ export const useConversationStore = defineStore('conversation', () => {
       attempt: overlay.attempt ?? message.attempt,
       error: overlay.error !== undefined ? overlay.error : message.error,
       next_attempt_at: overlay.nextAttemptAt !== undefined ? overlay.nextAttemptAt : (message.next_attempt_at ?? null),
+      queue_position: overlay.status === 'queued' ? (overlay.queuePosition ?? null) : null,
+      expected_start_at: overlay.status === 'queued' ? (overlay.expectedStartAt ?? null) : null,
     }
   }
 
@@ -143,6 +152,8 @@ export const useConversationStore = defineStore('conversation', () => {
     overlay.attempt = data.attempt
     overlay.nextAttemptAt = data.next_attempt_at
     overlay.error = errorText(data.error)
+    overlay.queuePosition = data.queue_position ?? null
+    overlay.expectedStartAt = typeof data.eta_seconds === 'number' ? Date.now() + data.eta_seconds * 1000 : null
     // Each attempt (and each retry or regenerate) streams its text from seq 0.
     if (data.status === 'streaming' || data.status === 'pending') {
       overlay.text = ''
@@ -211,9 +222,10 @@ export const useConversationStore = defineStore('conversation', () => {
         continue
       }
       // The snapshot is newer; keep only what PostgreSQL cannot know: the text streamed so far
-      // and that the current attempt is streaming (it stores that as `pending`).
+      // and that the current attempt is streaming or waiting for a key (both stored as `pending`).
       overlay.message = undefined
-      if (!(overlay.status === 'streaming' && stored.status === 'pending')) overlay.status = undefined
+      const live = overlay.status === 'streaming' || overlay.status === 'queued'
+      if (!(live && stored.status === 'pending')) overlay.status = undefined
       overlay.attempt = undefined
       overlay.error = undefined
       if (stored.status !== 'retrying') overlay.nextAttemptAt = undefined
