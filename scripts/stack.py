@@ -556,6 +556,12 @@ class Stack:
         if "standin" in stack.components and "GEMINI_API_KEYS" not in os.environ:
             # Left out of the state file; the stand-in's keys are the only ones it can be.
             stack.env["GEMINI_API_KEYS"] = STANDIN_KEYS
+        for name in SECRET_SETTINGS:
+            # Left out of the state file too; a restarted service needs the same value (the
+            # admin-added keys are encrypted with SECRET_KEY): read it from a running one.
+            value = os.environ.get(name) or _running_setting(state["pids"], name)
+            if name not in stack.env and value:
+                stack.env[name] = value
         stack.database = state.get("database", "")
         stack.procs = {c: [Proc(c, pid) for pid in pids] for c, pids in state["pids"].items()}
         return stack
@@ -896,6 +902,20 @@ class Stack:
 
     def state(self) -> dict:
         return json.loads(self.state_file.read_text())
+
+
+def _running_setting(pids: dict[str, list[int]], name: str) -> str | None:
+    """A setting from the environment of one of the stack's live processes (Linux /proc)."""
+    for pid in (p for group in pids.values() for p in group):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        for entry in environ.split(b"\0"):
+            key, _, value = entry.partition(b"=")
+            if key.decode(errors="replace") == name:
+                return value.decode(errors="replace")
+    return None
 
 
 def write_nginx_config(home: Path, listen: str, backend: str, frontend: str) -> Path:

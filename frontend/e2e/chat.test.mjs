@@ -176,7 +176,8 @@ describe('one person, start to finish', () => {
   })
 
   test('Google answers 503: a countdown to the next attempt, and Stop ends the wait', async (t) => {
-    await standinDials(stack, { faults: [{ kind: '503', count: 1 }] })
+    // Three 503s: the first call and the worker's two quick tries on other keys.
+    await standinDials(stack, { faults: [{ kind: '503', count: 3 }] })
     // Whatever happens here, leave no reply waiting a minute for the tests after this one.
     t.after(async () => {
       if (await page.locator('[data-test=stop]').isVisible()) await page.click('[data-test=stop]')
@@ -351,6 +352,31 @@ describe('one person, start to finish', () => {
     assert.equal(await added.locator('[data-test=key-state]').innerText(), 'active')
     assert.equal(await page.inputValue('[data-test=new-key]'), '')
     assert.ok(!(await page.content()).includes(newKey), 'no key text on the page')
+
+    // The workers take it up within seconds: with the three other keys disabled, it alone answers.
+    const newId = await added.getAttribute('data-key-id')
+    const api = (method, path, body) =>
+      page.evaluate(
+        async ([m, p, b]) => {
+          const r = await fetch(`/api${p}`, { method: m, headers: { 'Content-Type': 'application/json' }, body: b ? JSON.stringify(b) : undefined })
+          return { status: r.status, body: r.status === 204 ? null : await r.json() }
+        },
+        [method, path, body],
+      )
+    const others = (await api('GET', '/admin/keys')).body.filter((k) => k.id !== newId).map((k) => k.id)
+    for (const id of others) assert.equal((await api('PATCH', `/admin/keys/${id}`, { disabled: true })).status, 200)
+    const stats = async () => (await fetch(`http://127.0.0.1:${stack.state.ports.standin}/_standin/stats`)).json()
+    const before = (await stats()).calls[newId] ?? 0
+    const chat = (await api('POST', '/chats', {})).body
+    const sent = (await api('POST', `/chats/${chat.id}/messages`, { content: 'only the new key', role: 'user' })).body
+    await waitUntil(
+      async () => (await api('GET', `/chats/${chat.id}/messages`)).body.find((m) => m.id === sent.assistant_message.id)?.status === 'completed',
+      'the reply served by the new key',
+      30_000,
+    )
+    assert.ok(((await stats()).calls[newId] ?? 0) > before, 'the stand-in saw the new key')
+    for (const id of others) assert.equal((await api('PATCH', `/admin/keys/${id}`, { disabled: false })).status, 200)
+    assert.equal((await api('DELETE', `/chats/${chat.id}`)).status, 204)
 
     // Disabling asks first; then the key says why it is out of the pool.
     await added.locator('[data-test=disable]').click()

@@ -207,7 +207,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
         history = [_Turn(r.role, r.content, r.status) for r in rows if r.role is not None]
         if any(t.role == "assistant" and t.status in OPEN_STATUSES for t in history):
             raise Conflict(REPLY_IN_PROGRESS)
-        await c.admission.admit(c, conn, chat.model)
+        await c.admission.admit(c, conn, model_in_use(c, chat.model))
         await ratelimit.take(c, user_id)
 
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
@@ -300,7 +300,7 @@ async def retry(
             raise Conflict("only the last reply can be regenerated")
     if await _open_reply_exists(db, chat_id):
         raise Conflict(REPLY_IN_PROGRESS)
-    await c.admission.admit(c, await db.connection(), chat.model)
+    await c.admission.admit(c, await db.connection(), model_in_use(c, chat.model))
     await ratelimit.take(c, user_id)
 
     message.status = "pending"
