@@ -1,6 +1,6 @@
 """The real google-genai SDK, pointed at the stand-in, reads its answers and errors."""
 
-import aiohttp
+import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -13,22 +13,22 @@ from .support import StandIn, key_id
 
 @pytest.fixture
 async def sdk(standin: StandIn):
-    """Clients on the worker's transport (an aiohttp session, one attempt per call)."""
+    """Clients on the worker's transport (an httpx client, one attempt per call)."""
     standin.reset()
     standin.config(first_chunk_ms=0, chunk_ms=0)
-    sessions: list[aiohttp.ClientSession] = []
+    clients: list[httpx.AsyncClient] = []
 
     def make(key: str = "wire-key-0001") -> genai.Client:
-        sessions.append(aiohttp.ClientSession(trust_env=False))
+        clients.append(httpx.AsyncClient(trust_env=False, timeout=5))
         options = types.HttpOptions(
             base_url=standin.url, timeout=5000, retry_options=types.HttpRetryOptions(attempts=1),
-            aiohttp_client=sessions[-1],
+            httpx_async_client=clients[-1],
         )
         return genai.Client(api_key=key, http_options=options)
 
     yield make
-    for session in sessions:
-        await session.close()
+    for client in clients:
+        await client.aclose()
 
 
 async def test_stream_shape_and_text(sdk, standin: StandIn) -> None:

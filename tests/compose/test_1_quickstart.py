@@ -56,17 +56,18 @@ def test_register_chat_and_a_reply_streamed_through_nginx_and_the_proxy(up):
             await user.register_and_login()
             chat = await user.create_chat("First")
             deltas: list[tuple[float, str]] = []
-            async with httpx.AsyncClient(base_url=up.url, timeout=30) as sse:
-                async with sse.stream(
-                    "GET", f"/api/chats/{chat['id']}/events", headers=user.auth
-                ) as stream:
-                    assert stream.status_code == 200
-                    accepted = await user.send(chat["id"], "Hello through compose!")
-                    async for frame in parse_frames(stream.aiter_lines()):
-                        if frame.event == "message.delta":
-                            deltas.append((time.monotonic(), frame.data["text"]))
-                        if frame.event == "message.completed":
-                            break
+            events = f"/api/chats/{chat['id']}/events"
+            async with (
+                httpx.AsyncClient(base_url=up.url, timeout=30) as sse,
+                sse.stream("GET", events, headers=user.auth) as stream,
+            ):
+                assert stream.status_code == 200
+                accepted = await user.send(chat["id"], "Hello through compose!")
+                async for frame in parse_frames(stream.aiter_lines()):
+                    if frame.event == "message.delta":
+                        deltas.append((time.monotonic(), frame.data["text"]))
+                    if frame.event == "message.completed":
+                        break
             final = await user.wait_final(accepted, 30)
             return final, deltas
 
@@ -198,18 +199,26 @@ def test_the_management_ui_is_published_on_loopback_only(up):
 
 
 DEAD_LETTER_POLICY = (
-    "docker compose exec rabbitmq rabbitmqctl set_policy dead-letters '\\.dead$' "
-    '\'{"max-length":100000,"overflow":"drop-head"}\' --apply-to queues'
+    "docker compose exec rabbitmq rabbitmqctl set_policy --apply-to queues dead-letters "
+    "'\\.dead$' '{\"max-length\":10000}'"
 )
 
 
 def test_the_readme_s_policy_bounds_the_dead_letter_queues(up):
     up.run(DEAD_LETTER_POLICY.replace("exec rabbitmq", "exec -T rabbitmq"))
     out = up.run("docker compose exec -T rabbitmq rabbitmqctl list_queues name policy").stdout
-    policies = dict(line.split()[:2] for line in out.splitlines() if line.startswith("gemini."))
+    rows = [line.split("\t") for line in out.splitlines() if line.startswith("gemini.")]
+    policies = {row[0]: row[1].strip() if len(row) > 1 else "" for row in rows}
     assert policies["gemini.requests.dead"] == "dead-letters", out
     assert policies["gemini.responses.dead"] == "dead-letters", out
     assert policies["gemini.requests"] != "dead-letters"
     readme = (up.dir / "README.md").read_text()
     assert DEAD_LETTER_POLICY in readme
     up.run("docker compose exec -T rabbitmq rabbitmqctl purge_queue gemini.requests.dead")
+
+
+def test_the_readme_s_health_check_from_inside_the_backend_container(up):
+    readme = (up.dir / "README.md").read_text()
+    command = re.search(r'`(docker compose exec backend python -c "[^`]+)`', readme).group(1)
+    out = up.run(command.replace("exec backend", "exec -T backend")).stdout
+    assert json.loads(out)["status"] == "healthy"

@@ -24,7 +24,8 @@ def test_a_bad_setting_is_named_in_the_service_s_log_and_fixing_it_recovers(up):
     good = {k: up.settings.get(k) for k in ("MAX_MESSAGE_CHARS", "KEYS_MAX_PER_MINUTE")}
     up.write_env(MAX_MESSAGE_CHARS="lots", KEYS_MAX_PER_MINUTE="-3")
     try:
-        up.run("docker compose up -d")
+        # compose itself gives up on nginx, whose backend never becomes healthy: the log says why.
+        up.run("docker compose up -d", check=False)
         up.wait_for(
             "the backend names MAX_MESSAGE_CHARS",
             lambda: "configuration error: setting MAX_MESSAGE_CHARS" in up.logs("backend"),
@@ -40,5 +41,5 @@ def test_a_bad_setting_is_named_in_the_service_s_log_and_fixing_it_recovers(up):
             else:
                 up.settings[name] = value
         up.write_env()
-    up.run("docker compose up -d --wait", timeout=600)
+        up.run("docker compose up -d --wait", timeout=600)
     up.healthy()

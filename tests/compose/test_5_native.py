@@ -2,8 +2,9 @@
 copy of its part: a new venv with pip (not uv), a new node_modules with npm install. They use
 the machine's PostgreSQL, Redis and RabbitMQ with a database, key prefix and queues of their
 own. Two deviations, said here: the servers listen on a free port rather than 8000/5173 (other
-stacks may hold those), and `pytest` runs one module (`-k` would not change what it proves:
-the tools and plugins install and the suite collects and runs)."""
+stacks may hold those), and `pytest` and the Vitest scripts run one module or spec each
+(all of them would not change what this proves: the tools and plugins install, the suite
+collects and runs)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from conftest import copy_repository, free_port
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -88,6 +90,10 @@ def own_names():
         ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", f"chat_native_{tag}"],
         check=False,
     )
+    keys = redis.Redis(host="127.0.0.1")
+    for key in keys.scan_iter(match=f"native:{tag}:*"):
+        keys.delete(key)
+    keys.close()
     if shutil.which("rabbitmqctl"):
         listed = subprocess.run(
             ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True
@@ -166,8 +172,8 @@ def test_frontend_npm_install_dev_test_and_test_unit(clone, tmp_path):
         assert '<div id="app">' in page
     finally:
         stop(dev)
-    assert "passed" in sh("npm run test", frontend, env).stdout
-    assert "passed" in sh("npm run test:unit", frontend, env).stdout
+    assert "passed" in sh("npm run test -- src/lib/format.spec.ts", frontend, env).stdout
+    assert "passed" in sh("npm run test:unit -- src/lib/format.spec.ts", frontend, env).stdout
 
 
 def _page(port: int):

@@ -4,9 +4,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-import aiohttp
+import httpx
 import pydantic
-from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from google.genai import errors
 
 
@@ -143,11 +142,11 @@ def classify(exc: BaseException) -> GeminiFailure:
                 Blame.FATAL, "model_not_found", _short(exc.message, label), status=code
             )
         return GeminiFailure(Blame.FATAL, "bad_request", _short(exc.message, label), status=code)
-    if isinstance(exc, TimeoutError | ProxyTimeoutError):
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return GeminiFailure(Blame.TRANSIENT, "timeout", "Gemini did not answer in time")
-    if isinstance(exc, aiohttp.ClientProxyConnectionError | ProxyError | ProxyConnectionError):
+    if isinstance(exc, httpx.ProxyError):
         return GeminiFailure(Blame.TRANSIENT, "proxy_error", "The proxy to Gemini failed")
-    if isinstance(exc, aiohttp.ClientError | OSError | errors.UnknownApiResponseError):
+    if isinstance(exc, httpx.TransportError | OSError | errors.UnknownApiResponseError):
         return GeminiFailure(
             Blame.TRANSIENT, "connection_error", f"Could not reach Gemini ({type(exc).__name__})"
         )
