@@ -363,6 +363,11 @@ describe('one person, start to finish', () => {
         },
         [method, path, body],
       )
+    // Every worker reloads the registry within about a second: its published capacity then
+    // counts four keys (the default model's limit each).
+    const capacity = async () => (await api('GET', '/admin/pool')).body.capacity['gemini-2.5-flash']?.per_minute ?? 0
+    const perKey = (await api('GET', '/admin/keys')).body[0].models.find((m) => m.model === 'gemini-2.5-flash').limit_per_minute
+    await waitUntil(async () => (await capacity()) >= 4 * perKey, 'the workers to take up the new key', 20_000, 200)
     const others = (await api('GET', '/admin/keys')).body.filter((k) => k.id !== newId).map((k) => k.id)
     for (const id of others) assert.equal((await api('PATCH', `/admin/keys/${id}`, { disabled: true })).status, 200)
     const stats = async () => (await fetch(`http://127.0.0.1:${stack.state.ports.standin}/_standin/stats`)).json()
