@@ -569,8 +569,17 @@ async def _clients(url: str, n: int = 6) -> list[ChatClient]:
     return clients
 
 
-async def _offer(clients, chats, rate: float, seconds: float, accepted: Counter, sent: dict):
-    """Open loop: message i of `chats` sent at t0 + i / rate; returns the send tasks."""
+async def _offer(
+    clients,
+    chats,
+    rate: float,
+    seconds: float,
+    accepted: Counter,
+    sent: dict,
+    refused: dict | None = None,
+):
+    """Open loop: message i of `chats` sent at t0 + i / rate; returns the send tasks.
+    `refused`, when given, gets i -> (seconds the refusal took, its Retry-After) for non-202s."""
 
     async def send(i: int) -> None:
         c = clients[i % len(clients)]
@@ -581,6 +590,8 @@ async def _offer(clients, chats, rate: float, seconds: float, accepted: Counter,
             headers=c.auth,
         )
         accepted[r.status_code] += 1
+        if refused is not None and r.status_code != 202:
+            refused[i] = (time.time() - sent[i], r.headers.get("retry-after"))
 
     t0 = time.monotonic()
     tasks = []
@@ -691,12 +702,16 @@ async def bench_overload(url: str, stack, quick: bool) -> dict:
     before = standin_stats(stack)
     accepted: Counter = Counter()
     sent: dict[int, float] = {}
-    tasks = await _offer(clients, chats, rate, minutes * 60, accepted, sent)
+    refused: dict[int, tuple[float, str | None]] = {}
+    tasks = await _offer(clients, chats, rate, minutes * 60, accepted, sent, refused)
     await asyncio.gather(*tasks)
     end = time.monotonic() + 600
     replies: dict[int, dict] = {}
-    while len(replies) < n and time.monotonic() < end:
-        for i, chat in enumerate(chats):
+    # A send refused by admission control stored nothing: only accepted ones are waited for.
+    waiting = [i for i in range(n) if i not in refused]
+    while len(replies) < len(waiting) and time.monotonic() < end:
+        for i in waiting:
+            chat = chats[i]
             if i not in replies:
                 reply = (await clients[i % 12].messages(chat["id"]))[-1]
                 if reply["status"] in ("completed", "failed", "cancelled"):
@@ -726,12 +741,17 @@ async def bench_overload(url: str, stack, quick: bool) -> dict:
             "max": round(max(waits.values(), default=0), 1),
         },
         "order_max_displacement": max(displacement, default=0),
+        "refused": len(refused),
+        "refused_answer_s_max": round(max((t for t, _ in refused.values()), default=0), 3),
+        "refused_without_retry_after": sum(ra is None for _, ra in refused.values()),
     }
     print(
         f"  overload: {len(done)}/{n} completed, {result['retried']} via a retry queue, "
         f"{result['upstream_429']} x 429, wait p50 {result['wait_s']['p50']} s max "
         f"{result['wait_s']['max']} s, finish order off arrival order by at most "
-        f"{result['order_max_displacement']}",
+        f"{result['order_max_displacement']}; {len(refused)} refused at the send (slowest "
+        f"answer {result['refused_answer_s_max']} s, "
+        f"{result['refused_without_retry_after']} without Retry-After)",
         flush=True,
     )
     return result
