@@ -149,3 +149,63 @@ async def test_gemini_calls_pass_through_a_socks5_proxy(spawn, bus, standin, sch
         assert ("127.0.0.1", standin.port) in socks.connects
     finally:
         socks.server.close()
+
+
+async def test_gemini_proxies_tie_each_key_to_one_proxy_and_survive_one_down(
+    spawn, bus, standin, proxies
+):
+    """GEMINI_PROXIES: each key always goes out through the same proxy, the keys spread over
+    the proxies, and with one proxy down the replies still complete on the other proxies' keys
+    (its keys are not moved: their calls fail over to another key, as the README says)."""
+    keys = [f"test-key-proxies-{i:04d}" for i in range(9)]
+    pool = [proxies() for _ in range(3)]
+    for proxy in pool:
+        await proxy.ready()
+    worker = await spawn(
+        GEMINI_API_KEYS=",".join(keys),
+        GEMINI_PROXIES=",".join(f"http://127.0.0.1:{p.port}" for p in pool),
+        QUEUE_RETRY_DELAYS="0.3,0.6", QUEUE_MAX_RETRIES="4",
+    ).started()
+
+    # One request at a time: the proxy whose log grew and the key the stand-in saw belong
+    # to the same call.
+    seen: dict[str, set[int]] = {}
+    for i in range(3 * len(keys)):
+        posts = [len(p.posts()) for p in pool]
+        calls = standin.stats()["calls"]
+        body = request(f"which proxy {i}")
+        await bus.send(body)
+        done = await bus.final(body["request_id"])
+        assert done["status"] == "completed", done
+        grew = await wait_for(
+            lambda before=posts: [n for n, p in enumerate(pool) if len(p.posts()) > before[n]],
+            5,
+            "the proxy's log line",
+        )
+        after = standin.stats()["calls"]
+        (kid,) = [k for k in after if after[k] > calls.get(k, 0)]
+        assert len(grew) == 1
+        seen.setdefault(kid, set()).update(grew)
+    assert len(seen) == len(keys), "every key was used"
+    assert all(len(via) == 1 for via in seen.values()), seen  # one proxy per key, always
+    proxy_of = {kid: via.pop() for kid, via in seen.items()}
+    by_proxy = {n: {k for k, p in proxy_of.items() if p == n} for n in range(len(pool))}
+    assert sum(1 for held in by_proxy.values() if held) > 1, by_proxy  # spread
+
+    down = max(by_proxy, key=lambda n: len(by_proxy[n]))
+    pool[down].stop()
+    standin.reset()
+    bodies = [request(f"one proxy down {i}") for i in range(2 * len(keys))]
+    for body in bodies:
+        await bus.send(body)
+    for body in bodies:
+        done = await bus.final(body["request_id"], within=30)
+        assert done["status"] == "completed", done
+        assert done["content"] == reply_text(body["contents"][0]["text"])
+    reached = set(standin.stats()["calls"])
+    assert reached and not reached & by_proxy[down], "a down proxy's keys stay on it"
+    failed = [line for line in worker.log_lines() if line.get("event") == "gemini_failed"]
+    assert failed and all(
+        line["key_id"] in by_proxy[down]
+        and line["code"] in ("proxy_error", "connection_error") for line in failed
+    ), failed
