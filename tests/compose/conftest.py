@@ -132,7 +132,13 @@ class Compose:
             except (httpx.HTTPError, ValueError):
                 return None
 
-        return self.wait_for("/api/health answers healthy", check, timeout)
+        try:
+            return self.wait_for("/api/health answers healthy", check, timeout)
+        except AssertionError as error:
+            # What the services said, since the teardown removes them before anyone can look.
+            ps = self.run("docker compose ps", check=False)
+            logs = self.run("docker compose logs --tail 40 backend nginx", check=False)
+            raise AssertionError(f"{error}\n{ps.stdout}\n{logs.stdout[-6000:]}") from None
 
     def standin(self, path: str, body: dict | None = None) -> dict:
         """The Gemini stand-in's control API, from inside its container (nothing is published)."""
