@@ -191,11 +191,18 @@ class EventHub:
                 await asyncio.sleep(RECONNECT_SECONDS)
                 continue
             for key, entries in reply or ():
-                self._dispatch(key, entries)
+                self._dispatch(key, streams.get(key), entries)
 
-    def _dispatch(self, key: str, entries: list[tuple[str, dict[str, str]]]) -> None:
+    def _dispatch(
+        self, key: str, read_from: str | None, entries: list[tuple[str, dict[str, str]]]
+    ) -> None:
         subs = self._subscribers.get(key)
         if not subs or not entries:
+            return
+        if self._cursors.get(key) != read_from:
+            # The chat's last subscriber left during the read and a new one joined from an
+            # earlier entry: these entries start past what it still needs, so the next read
+            # (from its entry) brings them all.
             return
         self._cursors[key] = entries[-1][0]
         for entry_id, fields in entries:

@@ -68,6 +68,7 @@ class ChatFollower:
         self.replies: dict[str, Reply] = {}
         self.last_id: str | None = None
         self.connects = 0
+        self.failures: list[str] = []  # why each connection attempt or open stream broke
         self.connected = asyncio.Event()
         self.problems: list[str] = []
         self._task: asyncio.Task | None = None
@@ -101,15 +102,26 @@ class ChatFollower:
                 ) as r:
                     if r.status_code != 200:
                         await r.aread()
+                        self._failed(f"HTTP {r.status_code}")
                         await asyncio.sleep(0.3)
                         continue
                     self.connects += 1
                     self.connected.set()
                     async for frame in parse_frames(r.aiter_lines()):
                         self._apply(frame)
-            except (httpx.TransportError, httpx.StreamError):
-                pass
+                    self._failed("ended")
+            except (httpx.TransportError, httpx.StreamError) as error:
+                self._failed(error.__class__.__name__)
             await asyncio.sleep(0.2)
+
+    def _failed(self, why: str) -> None:
+        self.failures = [*self.failures[-9:], f"{time.monotonic():.1f} {why}"]
+
+    def state(self) -> str:
+        """For a failure message: how this follower's connections went."""
+        return (
+            f"{self.connects} connects, last event {self.last_id}, last breaks {self.failures[-4:]}"
+        )
 
     def _apply(self, frame: Frame) -> None:
         now = time.monotonic()

@@ -189,6 +189,21 @@ class Traffic:
                 await asyncio.sleep(self.think)
 
     # -- checking --------------------------------------------------------------------------------
+    async def _streams_caught_up(self, deadline: float = 20.0) -> None:
+        """The final event follows the row's commit, and a stream that was cut (a backend
+        restart) reconnects first: give every final reply's event that long to arrive."""
+        waits = [
+            asyncio.ensure_future(r.follower.reply(a.assistant_id).settled.wait())
+            for r in self.runs
+            if r.follower
+            for a in r.accepted
+            if a.final is not None
+        ]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=deadline)
+            for waiting in late:
+                waiting.cancel()
+
     def replies_seen(self):
         """Every reply as the event followers saw it."""
         return [rep for r in self.runs if r.follower for rep in r.follower.replies.values()]
@@ -207,6 +222,8 @@ class Traffic:
         (`{"model", "system_instruction", "contents": [{"role", "text"}, ...]}`) to the stand-in's
         text for it."""
         problems = list(self.errors)
+        if check_stream:
+            await self._streams_caught_up()
         statuses: Counter = Counter()
         completed = failed = 0
         to_expect: list[tuple[dict, dict]] = []
@@ -255,7 +272,10 @@ class Traffic:
                 if check_stream and run.follower and msg["status"] == "completed":
                     rep = run.follower.replies.get(acc.assistant_id)
                     if rep is None or rep.final_events == 0:
-                        problems.append(f"reply {acc.assistant_id}: no final event on the stream")
+                        problems.append(
+                            f"reply {acc.assistant_id}: no final event on the stream "
+                            f"(now {time.monotonic():.1f}; follower: {run.follower.state()})"
+                        )
                     elif rep.text != msg["content"]:
                         problems.append(
                             f"reply {acc.assistant_id}: streamed text {rep.text!r} differs from "
