@@ -55,17 +55,32 @@ class Subscription:
             self._ended = reason
             self._queue.put_nowait(None)
 
-    async def events(self) -> AsyncIterator[Event]:
-        """The catch-up entries, then live ones; ends when the hub ends the subscription."""
-        for event in self._backlog:
-            yield event
+    async def batches(self, idle_seconds: float) -> AsyncIterator[list[Event]]:
+        """The catch-up entries, then live ones, as many at a time as are waiting (so a burst
+        of deltas leaves in one write); an empty batch after `idle_seconds` without any.
+        Ends when the hub ends the subscription."""
+        if self._backlog:
+            yield self._backlog
         self._backlog = []
+        queue = self._queue
         while True:
-            event = await self._queue.get()
+            try:
+                async with asyncio.timeout(idle_seconds):
+                    event = await queue.get()
+            except TimeoutError:
+                yield []
+                continue
+            batch = []
+            while event is not None:
+                batch.append(event)
+                if queue.empty():
+                    break
+                event = queue.get_nowait()
+            if batch:
+                yield batch
             if event is None:
                 log.debug("event stream of %s ended: %s", self.key, self._ended)
                 return
-            yield event
 
     def close(self) -> None:
         self.end("closed")
@@ -108,8 +123,11 @@ class EventHub:
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+            # A cancel that lands as a reply arrives can be lost inside redis-py, which then
+            # blocks in the next XREAD (seen with redis 8.1): cancel until the task has ended.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.end_all("the server is stopping")
