@@ -5,6 +5,7 @@ refused), so the machine's shared servers keep running for everyone else."""
 import contextlib
 import json
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import httpx
 import psycopg
 import pytest
 
+from app.db.session import PING_AFTER_IDLE_SECONDS
 from tests.support import (
     Api,
     RunNames,
@@ -150,6 +152,24 @@ def test_postgres_down_answers_503_and_keeps_responses_queued(faulty: Faulty, us
     stored = user.wait_status(chat["id"], reply["id"], "completed")
     assert stored["content"] == "stored later"
     wait_for(faulty.worker.responses_settled, "the response to be acked")
+
+
+def test_pooled_connections_cut_while_idle_are_replaced_unnoticed(
+    faulty: Faulty, user: Api
+) -> None:
+    """PostgreSQL restarted while the pool sat idle: the next request still answers 200. The
+    pool pings a connection only after it sat idle (not on every checkout, which cost 2.5
+    round trips per reply)."""
+    chat = user.new_chat()
+    assert user.get(f"/chats/{chat['id']}/messages").status_code == 200  # a pooled connection
+    faulty.postgres.pause()  # every pooled connection is reset, as a restart does
+    faulty.postgres.resume()
+    idle_until = time.monotonic() + PING_AFTER_IDLE_SECONDS + 0.2
+    while time.monotonic() < idle_until:  # the connections must have sat idle that long
+        time.sleep(0.05)
+    for _ in range(3):
+        answer = user.get(f"/chats/{chat['id']}/messages")
+        assert answer.status_code == 200, answer.text
 
 
 def test_redis_down_degrades_and_recovers(faulty: Faulty, user: Api) -> None:
