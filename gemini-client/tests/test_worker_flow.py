@@ -54,6 +54,29 @@ async def test_reply_streams_into_events_and_completes(worker, bus, events, stan
     assert "test-key" not in worker.log_text()
 
 
+async def test_each_request_reaches_gemini_with_its_own_instruction_and_settings(
+    worker, bus, standin
+):
+    """The worker keeps the converted settings of earlier requests: they must never leak into
+    a request whose own differ."""
+    variants = [
+        ("Answer in French.", {"temperature": 0.4}),
+        ("Answer in German.", {"temperature": 0.4}),
+        ("Answer in French.", {"temperature": 0.9}),
+        (None, {}),
+        ("Answer in French.", {"temperature": 0.4}),
+    ]
+    for i, (instruction, config) in enumerate(variants):
+        body = request(f"which {i}?", system_instruction=instruction, generation_config=config)
+        await bus.send(body)
+        assert (await bus.final(body["request_id"]))["status"] == "completed"
+        seen = standin.requests()[-1]
+        assert [c["parts"][0]["text"] for c in seen["contents"]] == [f"which {i}?"]
+        sent = seen.get("systemInstruction")
+        assert (sent["parts"][0]["text"] if sent else None) == instruction
+        assert seen.get("generationConfig", {}) == config
+
+
 async def test_many_requests_in_flight_at_once(worker, bus, standin):
     standin.config(first_chunk_ms=1000, chunk_ms=20)
     bodies = [request(f"parallel {i}") for i in range(20)]

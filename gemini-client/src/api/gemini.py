@@ -25,6 +25,10 @@ from .failures import Blame, GeminiFailure, classify, redact
 
 sdk_lookup.install()
 
+# The SDK needs a turn to convert a request; the body's real ones are put in afterwards.
+_NO_TURN = [{"role": "user", "parts": [{"text": ""}]}]
+_FRAMES_KEPT = 256
+
 _BLOCKING_FINISH = {
     "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
 }
@@ -81,6 +85,7 @@ class GeminiApi:
         self._options = {p: self._http_options(c) for p, c in self._http.items()}
         self._keys: dict[str, str] = {}
         self._clients: dict[str, genai.Client] = {}
+        self._frames: dict[tuple, tuple[str, dict]] = {}
         self.set_keys(keys)
 
     def _http_options(self, client: httpx.AsyncClient) -> types.HttpOptions:
@@ -125,29 +130,51 @@ class GeminiApi:
             return failure
         return None
 
-    def _config(self, request: GeminiRequest) -> types.GenerateContentConfig:
+    def _frame(self, kid: str, model: str, request: GeminiRequest) -> tuple[str, dict]:
+        """The request's path and body but for `contents`, as the SDK's own
+        `generate_content_stream` builds them (google-genai 3.6's
+        `AsyncModels._generate_content_stream`). Kept per model, config and system instruction,
+        which few chats make different: the SDK validates and converts everything into its
+        pydantic models and back, 0.6 ms for one turn and 3.5 ms for ten (docs/BENCHMARKS.md).
+        No conversion depends on the key."""
+        cache_key = (
+            model, json.dumps(request.generation_config, sort_keys=True),
+            request.system_instruction,
+        )
+        frame = self._frames.get(cache_key)
+        if frame is not None:
+            return frame
         config = types.GenerateContentConfig.model_validate(request.generation_config)
         # Every upstream call must go through the key pool: no SDK-driven follow-up calls.
         config.automatic_continuation = False
         if request.system_instruction:
             config.system_instruction = request.system_instruction
-        return config
-
-    async def _open(
-        self, kid: str, model: str, contents: list[dict], config: types.GenerateContentConfig
-    ) -> AsyncIterator:
-        """The SDK's own `generate_content_stream` request, its answers left as JSON: the SDK
-        would validate every streamed chunk into its pydantic models, the worker's largest CPU
-        cost (~30 %), for the four fields the worker reads (`_read_chunk`). Same steps as
-        `AsyncModels._generate_content_stream` (google-genai 3.6); errors, error frames within
-        the stream included, are still raised by the SDK as `errors.APIError`."""
         api = self._clients[kid].aio.models._api_client
-        params = types._GenerateContentParameters(model=model, contents=contents, config=config)
+        params = types._GenerateContentParameters(model=model, contents=_NO_TURN, config=config)
         body = sdk_models._GenerateContentParameters_to_mldev(api, params, None, params)
         path = "{model}:streamGenerateContent?alt=sse".format_map(body.get("_url") or {})
-        body.pop("config", None)
+        for name in ("config", "contents", "_url"):
+            body.pop(name, None)
         body = _common.encode_unserializable_types(_common.convert_to_dict(body))
-        return await api.async_request_streamed("post", path, body, None)
+        if len(self._frames) >= _FRAMES_KEPT:
+            self._frames.pop(next(iter(self._frames)))
+        self._frames[cache_key] = frame = (path, body)
+        return frame
+
+    async def _open(self, kid: str, model: str, request: GeminiRequest) -> AsyncIterator:
+        """The SDK's streaming request, its answers left as JSON: the SDK would validate every
+        streamed chunk into its pydantic models, the worker's largest CPU cost (~30 %), for the
+        four fields the worker reads (`_read_chunk`). Errors, error frames within the stream
+        included, are still raised by the SDK as `errors.APIError`."""
+        path, frame = self._frame(kid, model, request)
+        # Turns in the REST shape (camelCase, bytes as base64 text): what the SDK would send for
+        # them, built here in one pass.
+        contents = [
+            {"role": turn.role, "parts": [{"text": turn.text}]} for turn in request.contents
+        ]
+        api = self._clients[kid].aio.models._api_client
+        # A new top-level dict each call: the SDK deletes its `_`-keys from it in place.
+        return await api.async_request_streamed("post", path, {**frame, "contents": contents}, None)
 
     async def stream(
         self, kid: str, model: str, request: GeminiRequest, state: StreamState
@@ -156,14 +183,8 @@ class GeminiApi:
         opened: list[httpx.Response] = []
         _open_responses.set(opened)
         try:
-            config = self._config(request)
-            # Plain dicts, which the SDK accepts: building a Content and a Part per turn cost
-            # more CPU than the rest of a call once a chat had ~150 turns.
-            contents = [
-                {"role": turn.role, "parts": [{"text": turn.text}]} for turn in request.contents
-            ]
             async with asyncio.timeout(self._settings.gemini_timeout_seconds):
-                chunks = await self._open(kid, model, contents, config)
+                chunks = await self._open(kid, model, request)
             async with aclosing(chunks):
                 while True:
                     # The connect, the answer's head and each chunk must come within the bound;
