@@ -300,12 +300,14 @@ describe('one person, start to finish', () => {
     assert.equal(stored.model, 'gemini-2.5-pro')
     assert.match(stored.content, /system: Answer like a pirate\./)
 
-    // Regenerate the last reply: written again, in place, to the same (deterministic) text.
+    // Regenerate the last reply: a new version in its place, to the same (deterministic) text;
+    // the old one stays, one ‹ › step away (e2e/tree.test.mjs follows that further).
     const count = await page.locator('[data-test=message-assistant]').count()
-    await page.click('[data-test=regenerate]')
+    await lastReply().locator('[data-test=regenerate]').click()
     await waitUntil(async () => ['pending', 'streaming'].includes(await statusOf(lastReply())), 'the regeneration to start')
     const { stored: again } = await settledReply('completed')
-    assert.equal(again.id, stored.id)
+    assert.notEqual(again.id, stored.id)
+    assert.deepEqual(again.sibling_ids, [stored.id, again.id])
     assert.equal(again.content, stored.content)
     assert.equal(await page.locator('[data-test=message-assistant]').count(), count)
 

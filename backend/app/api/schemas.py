@@ -27,6 +27,8 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+# JSON has no UUID type: a Strict body takes one as its string form.
+JsonUUID = Annotated[UUID, Field(strict=False)]
 
 
 MAX_EMAIL_CHARS = 320  # the column's length
@@ -112,6 +114,12 @@ class ChatPage(BaseModel):
 class MessageIn(Strict):
     content: Text
     role: Literal["user"] = "user"
+    # Omitted: follow the chat's active leaf. Null: a new first question (an edit of it).
+    parent_id: JsonUUID | None = None
+
+
+class ActiveIn(Strict):
+    message_id: JsonUUID
 
 
 class MessageOut(BaseModel):
@@ -119,6 +127,9 @@ class MessageOut(BaseModel):
 
     id: UUID
     chat_id: UUID
+    parent_id: UUID | None
+    # The messages sharing this one's parent, oldest first, this one included.
+    sibling_ids: list[UUID]
     role: Literal["user", "assistant"]
     content: str
     status: str

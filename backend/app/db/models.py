@@ -55,6 +55,7 @@ class Chat(Base):
     __table_args__ = (
         # GET /chats: one user's chats by latest activity, keyset-paged.
         Index("ix_chats_user_activity", "user_id", text("updated_at DESC"), text("id DESC")),
+        Index("ix_chats_active_leaf", "active_leaf_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
@@ -64,12 +65,21 @@ class Chat(Base):
     system_prompt: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The end of the branch the chat shows and a send follows (null: no message yet).
+    active_leaf_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID,
+        ForeignKey("messages.id", ondelete="SET NULL", name="fk_chats_active_leaf", use_alter=True),
+    )
 
 
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_chat_seq", "chat_id", "seq"),
+        Index("ix_messages_parent", "parent_id", "seq"),
+        Index(
+            "ix_messages_chat_roots", "chat_id", "seq", postgresql_where=text("parent_id IS NULL")
+        ),
         # At most one reply in progress per chat, enforced by the database itself.
         Index(
             "uq_messages_one_open_reply",
@@ -83,6 +93,10 @@ class Message(Base):
     # Insertion order: created_at can tie inside one transaction.
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     chat_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("chats.id", ondelete="CASCADE"))
+    # The message this one follows; null for a chat's first question (and its edits).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID, ForeignKey("messages.id", ondelete="CASCADE", name="fk_messages_parent")
+    )
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16))

@@ -16,7 +16,7 @@ from uuid import UUID
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal_column, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -25,6 +25,7 @@ from app.core.queue_messages import GeminiResponse
 from app.db.models import FINAL_STATUSES, Message
 from app.services.broker import BrokerUnavailable
 from app.services.messages import completed_event, status_event
+from app.services.tree import siblings_sql
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +90,15 @@ async def apply(
                 and_(Message.attempt == response.attempt, Message.status != "retrying"),
             )
         )
-    query = query.values(_changes(response)).returning(*Message.__table__.columns)
+    # The siblings come in the same round trip: message.completed carries the whole message.
+    siblings = literal_column(siblings_sql("messages")).label("sibling_ids")
+    query = query.values(_changes(response)).returning(*Message.__table__.columns, siblings)
     async with c.autocommit.connect() as conn:
         message = (await conn.execute(query)).first()
         if message is None and redelivered:
             # Changed nothing now: announce the stored state once more.
             message = (
-                await conn.execute(select(*Message.__table__.columns).where(current))
+                await conn.execute(select(*Message.__table__.columns, siblings).where(current))
             ).first()
     return [_state_event(message)] if message is not None else []
 

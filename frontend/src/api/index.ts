@@ -79,6 +79,16 @@ export const api = {
     if (keyId) query.set('key_id', keyId)
     return request<KeySeries>(`/admin/keys/series?${query}`)
   },
+
+  /** A question after `parentId` (a reply of the chat; null: a new first question). */
+  sendAfter: (chatId: string, content: string, parentId: string | null) =>
+    request<SendAnswer>(`${chatPath(chatId)}/messages`, {
+      method: 'POST',
+      body: { content, role: 'user', parent_id: parentId },
+    }),
+  /** Shows the branch through `messageId`; answers that branch, oldest first. */
+  setActive: (chatId: string, messageId: string) =>
+    request<Message[]>(`${chatPath(chatId)}/active`, { method: 'POST', body: { message_id: messageId } }),
 }
 
 export const eventsUrl = (chatId: string) => `/api${chatPath(chatId)}/events`

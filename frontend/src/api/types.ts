@@ -170,3 +170,20 @@ export interface CompletedEvent {
 export interface ResetEvent {
   message_id: string
 }
+
+// Message tree (CONTRACTS.md "Message tree"): these merge into the interfaces above.
+export interface Message {
+  /** The message this one follows; null for a chat's first question (and its edits). */
+  parent_id: string | null
+  /** The messages sharing this one's parent, oldest first, this one included. */
+  sibling_ids: string[]
+}
+
+export interface StatusEvent {
+  /** Set by the backend's events; the worker's (`streaming`, `queued`) leave it out. */
+  parent_id?: string | null
+}
+
+export interface ResetEvent {
+  parent_id?: string | null
+}

@@ -41,6 +41,21 @@ interface Overlay {
 
 export type ConnectionState = StreamState | 'idle'
 
+/**
+ * The messages known only from events and answers that continue the branch ending at `tip`:
+ * each follows the one before it (the newest, should two share a parent). A message of another
+ * branch (one still being answered after a switch) is not shown.
+ */
+export function continuation(tip: string | null, extra: Message[]): Message[] {
+  const children = new Map<string | null, Message[]>()
+  for (const m of extra) children.set(m.parent_id, [...(children.get(m.parent_id) ?? []), m])
+  const chain: Message[] = []
+  for (let next = children.get(tip); next?.length; next = children.get(chain.at(-1)!.id)) {
+    chain.push(next.reduce((a, b) => (b.created_at > a.created_at ? b : a)))
+  }
+  return chain
+}
+
 /** How often a chat with a reply in progress re-reads its messages, whatever the stream says. */
 const SAFETY_POLL_MS = 20_000
 /** Load the messages anyway if the stream has not opened by then. */
@@ -118,15 +133,24 @@ export const useConversationStore = defineStore('conversation', () => {
     const extra = Object.values(overlays.value)
       .filter((o): o is Overlay & { message: Message } => !!o.message && !known.has(o.message.id))
       .map((o) => view(o.message, o))
-      .sort((a, b) => a.created_at.localeCompare(b.created_at) || (a.role === 'user' ? -1 : 1))
-    return list.concat(extra)
+    return list.concat(continuation(list.at(-1)?.id ?? null, extra))
   })
+
+  /** Drops the shown messages after `parentId` (null: all of them), and what we knew of them:
+   * an edit or a regenerate grows a new branch there. */
+  function cutAfter(parentId: string | null): void {
+    const shown = messages.value
+    const keep = parentId === null ? 0 : shown.findIndex((m) => m.id === parentId) + 1
+    const kept = new Set(shown.slice(0, keep).map((m) => m.id))
+    const dropped = shown.slice(keep).map((m) => m.id)
+    snapshots.value = snapshots.value.filter((m) => kept.has(m.id))
+    for (const id of dropped) delete overlays.value[id]
+  }
 
   /** The reply still being produced, if any: the composer waits for it. */
   const activeReply = computed(() =>
     messages.value.findLast((m) => m.role === 'assistant' && !isFinal(m.status)) ?? null,
   )
-  const lastAssistant = computed(() => messages.value.findLast((m) => m.role === 'assistant') ?? null)
 
   function overlayFor(messageId: string): Overlay {
     let overlay = overlays.value[messageId]
@@ -330,6 +354,46 @@ export const useConversationStore = defineStore('conversation', () => {
     }
   }
 
+  /** Sends `content` in place of the question `messageId`: a sibling of it, with a new reply. */
+  async function edit(messageId: string, content: string, maxChars: number): Promise<boolean> {
+    const id = chatId.value
+    const question = messages.value.find((m) => m.id === messageId)
+    if (!id || !question) return false
+    sending.value = true
+    sendError.value = null
+    const sentAt = tick
+    try {
+      const answer = await api.sendAfter(id, content, question.parent_id)
+      if (id !== chatId.value) return true
+      cutAfter(question.parent_id)
+      absorb(answer.user_message, sentAt)
+      absorb(answer.assistant_message, sentAt)
+      void useChatsStore().refreshChat(id)
+      return true
+    } catch (err) {
+      if (id === chatId.value) sendError.value = describeSendError(err, maxChars)
+      return false
+    } finally {
+      sending.value = false
+    }
+  }
+
+  /** Shows the branch through `messageId` (a sibling picked with ‹ ›), down to its newest leaf. */
+  async function showBranch(messageId: string): Promise<void> {
+    const id = chatId.value
+    if (!id) return
+    actionError.value = null
+    const startedAt = tick
+    const generation = ++loadGeneration
+    try {
+      const list = await api.setActive(id, messageId)
+      if (id !== chatId.value || generation !== loadGeneration) return
+      reconcile(list, startedAt)
+    } catch (err) {
+      if (id === chatId.value) actionError.value = `Could not show that version: ${(err as Error).message}`
+    }
+  }
+
   async function cancel(messageId: string): Promise<void> {
     const id = chatId.value
     if (!id) return
@@ -355,11 +419,13 @@ export const useConversationStore = defineStore('conversation', () => {
     try {
       const message = await api.retry(id, messageId)
       if (id !== chatId.value) return
+      // A completed reply is regenerated as a new sibling: the branch grows from its question.
+      if (message.id !== messageId) cutAfter(message.parent_id)
       absorb(message, sentAt)
       void useChatsStore().refreshChat(id)
     } catch (err) {
       if (id !== chatId.value) return
-      // A 409 here says why (already running, only the last reply can be regenerated).
+      // A 409 here says why (a reply is already running in this chat).
       actionError.value = err instanceof ApiError && err.status === 409 ? `Cannot retry: ${err.message}.` : describeSendError(err, 0)
     }
   }
@@ -386,7 +452,6 @@ export const useConversationStore = defineStore('conversation', () => {
     actionError,
     drafts,
     activeReply,
-    lastAssistant,
     open,
     openNew,
     close,
@@ -395,6 +460,8 @@ export const useConversationStore = defineStore('conversation', () => {
     send,
     cancel,
     retry,
+    edit,
+    showBranch,
     applyFrame,
   }
 })
