@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.api.hsts import StrictTransportSecurity
-from app.api.routes import admin, auth, chats, events, messages, meta
+from app.api.routes import admin, auth, chats, events, messages, meta, search, shares, transfer
 from app.api.schemas import ERROR_RESPONSES
 from app.core.config import Settings, get_settings
 from app.core.container import Container
@@ -208,6 +208,7 @@ def create_app() -> FastAPI:
             allow_headers=["*"],
         )
     routers = (meta.router, auth.router, chats.router, messages.router, events.router, admin.router)
+    routers += (search.router, transfer.router, shares.router)
     for router in routers:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     ALLOW_REGISTRATION: bool = True
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     MAX_MESSAGE_CHARS: int = Field(20000, ge=1)
+    # Largest file POST /api/import reads (413 beyond); nginx lets at most 64 MiB through.
+    IMPORT_MAX_BYTES: int = Field(20971520, ge=1024)
     USER_MESSAGES_PER_MINUTE: int = Field(20, ge=0)  # 0: no limit
     HISTORY_MAX_CHARS: int = Field(60000, ge=1)
     SESSION_TTL_HOURS: float = Field(720, gt=0)

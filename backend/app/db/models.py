@@ -77,6 +77,18 @@ class Message(Base):
             unique=True,
             postgresql_where=text("role = 'assistant' AND status IN ('pending', 'retrying')"),
         ),
+        # GET /api/search: words (websearch syntax) and substrings (trigrams) of the content.
+        Index(
+            "ix_messages_content_fts",
+            text("to_tsvector('simple', content)"),
+            postgresql_using="gin",
+        ),
+        Index(
+            "ix_messages_content_trgm",
+            "content",
+            postgresql_using="gin",
+            postgresql_ops={"content": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
@@ -129,4 +141,21 @@ class GeminiKey(Base):
     label: Mapped[str] = mapped_column(String(100))
     token: Mapped[str] = mapped_column(Text)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SharedChat(Base):
+    """A share link: a frozen copy of a chat's active branch, readable by anyone with the token."""
+
+    __tablename__ = "shared_chats"
+    __table_args__ = (Index("ix_shared_chats_chat", "chat_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    # sha256 hex of the token: a leaked database does not open the links.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    chat_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("chats.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    # [{role, content, created_at}], oldest first, as they were when the link was made.
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
