@@ -25,6 +25,7 @@ export function createAppRouter(): Router {
           { path: 'admin', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { admin: true, title: 'Key pool' } },
         ],
       },
+      { path: '/s/:token', name: 'shared', component: () => import('./views/SharedView.vue'), props: true, meta: { public: true, title: 'Shared chat' } },
       { path: '/:rest(.*)*', name: 'notfound', component: () => import('./views/NotFoundView.vue'), meta: { public: true, title: 'Not found' } },
     ],
   })

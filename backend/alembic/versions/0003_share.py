@@ -21,12 +21,19 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # pg_trgm is a trusted extension: the database's owner may create it without superuser.
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    # Expression indexes, not a stored tsvector column: nothing is added to the row, and the
-    # index entries are made once, when a reply's content is written (app.services.search).
-    op.execute(
-        "CREATE INDEX ix_messages_content_fts ON messages "
-        "USING gin (to_tsvector('simple', content))"
+    # Stored, so a search reads the vectors instead of parsing every candidate message again
+    # (docs/BENCHMARKS.md, "Search"). PostgreSQL computes it only when `content` is written:
+    # once per question, once when a reply completes. Adding it rewrites the table.
+    op.add_column(
+        "messages",
+        sa.Column(
+            "content_tsv",
+            postgresql.TSVECTOR(),
+            sa.Computed("to_tsvector('simple'::regconfig, content)", persisted=True),
+            nullable=True,
+        ),
     )
+    op.create_index("ix_messages_content_fts", "messages", ["content_tsv"], postgresql_using="gin")
     op.execute("CREATE INDEX ix_messages_content_trgm ON messages USING gin (content gin_trgm_ops)")
     op.create_table(
         "shared_chats",
@@ -55,4 +62,5 @@ def downgrade() -> None:
     op.drop_index("ix_shared_chats_chat", table_name="shared_chats")
     op.drop_table("shared_chats")
     op.execute("DROP INDEX ix_messages_content_trgm")
-    op.execute("DROP INDEX ix_messages_content_fts")
+    op.drop_index("ix_messages_content_fts", table_name="messages")
+    op.drop_column("messages", "content_tsv")

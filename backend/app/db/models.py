@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
@@ -78,11 +79,7 @@ class Message(Base):
             postgresql_where=text("role = 'assistant' AND status IN ('pending', 'retrying')"),
         ),
         # GET /api/search: words (websearch syntax) and substrings (trigrams) of the content.
-        Index(
-            "ix_messages_content_fts",
-            text("to_tsvector('simple', content)"),
-            postgresql_using="gin",
-        ),
+        Index("ix_messages_content_fts", "content_tsv", postgresql_using="gin"),
         Index(
             "ix_messages_content_trgm",
             "content",
@@ -111,6 +108,12 @@ class Message(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The words of `content` for GET /api/search; never loaded with the message (deferred).
+    content_tsv: Mapped[Any] = mapped_column(
+        TSVECTOR,
+        Computed("to_tsvector('simple'::regconfig, content)", persisted=True),
+        deferred=True,
+    )
 
 
 class OutboxRequest(Base):

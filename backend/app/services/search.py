@@ -36,13 +36,13 @@ _SQL = text(
     WITH hits AS (
         SELECT m.chat_id, ch.title AS chat_title, m.id AS message_id, m.role, m.content,
                m.created_at,
-               (ts_rank_cd(to_tsvector('simple', m.content), {_TSQ})
+               (ts_rank_cd(m.content_tsv, {_TSQ})
                 + CASE WHEN :pattern <> '' AND m.content ILIKE :pattern
                        THEN :substring_bonus ELSE 0 END)::float8 AS rank
         FROM messages m
         JOIN chats ch ON ch.id = m.chat_id
         WHERE ch.user_id = :user_id
-          AND ((numnode({_TSQ}) > 0 AND to_tsvector('simple', m.content) @@ {_TSQ})
+          AND ((numnode({_TSQ}) > 0 AND m.content_tsv @@ {_TSQ})
                OR (:pattern <> '' AND m.content ILIKE :pattern))
         UNION ALL
         SELECT ch.id, ch.title, NULL, NULL, ch.title, ch.created_at,

@@ -1,5 +1,5 @@
 // Typed calls of the backend's REST API.
-import { request } from './http'
+import { ApiError, NetworkError, notifyUnauthorized, request } from './http'
 import type {
   Chat,
   ChatChanges,
@@ -15,6 +15,11 @@ import type {
   PublicConfig,
   SendAnswer,
   User,
+  ImportAnswer,
+  SearchPage,
+  ShareCreated,
+  SharedChat,
+  ShareLink,
 } from './types'
 
 export { ApiError, NetworkError, describeDetail, notifyUnauthorized, onUnauthorized } from './http'
@@ -82,3 +87,38 @@ export const api = {
 }
 
 export const eventsUrl = (chatId: string) => `/api${chatPath(chatId)}/events`
+
+// Search, export and import, share links.
+export const chatExportUrl = (chatId: string, format: 'markdown' | 'json') =>
+  `/api${chatPath(chatId)}/export?format=${format}`
+export const exportAllUrl = '/api/export'
+
+/** POST /api/import as multipart (request() sends JSON only); errors as request() throws them. */
+async function uploadImport(file: File): Promise<ImportAnswer> {
+  const form = new FormData()
+  form.append('file', file)
+  let response: Response
+  try {
+    response = await fetch('/api/import', { method: 'POST', body: form, credentials: 'same-origin' })
+  } catch {
+    throw new NetworkError()
+  }
+  const data: unknown = await response.json().catch(() => null)
+  if (!response.ok) {
+    if (response.status === 401) notifyUnauthorized()
+    const detail = data && typeof data === 'object' && 'detail' in data ? (data as { detail: unknown }).detail : null
+    throw new ApiError(response.status, detail ?? `The server answered ${response.status}.`)
+  }
+  return data as ImportAnswer
+}
+
+export const shareApi = {
+  search: (q: string, limit = 20, signal?: AbortSignal) =>
+    request<SearchPage>(`/search?${new URLSearchParams({ q, limit: String(limit) })}`, { signal }),
+  importFile: uploadImport,
+  listShares: (chatId: string) => request<ShareLink[]>(`${chatPath(chatId)}/share`),
+  createShare: (chatId: string) => request<ShareCreated>(`${chatPath(chatId)}/share`, { method: 'POST' }),
+  revokeShare: (chatId: string, shareId: string) =>
+    request<void>(`${chatPath(chatId)}/share/${encodeURIComponent(shareId)}`, { method: 'DELETE' }),
+  shared: (token: string) => request<SharedChat>(`/shared/${encodeURIComponent(token)}`, { quiet401: true }),
+}

@@ -170,3 +170,46 @@ export interface CompletedEvent {
 export interface ResetEvent {
   message_id: string
 }
+
+// Search, export and import, share links (CONTRACTS.md, "Search, export, share").
+
+/** One hit of GET /api/search: `highlights` are [start, end) offsets into `snippet`, in
+ * UTF-16 code units (JavaScript string indexes). A title hit has no message_id. */
+export interface SearchHit {
+  chat_id: string
+  chat_title: string
+  message_id: string | null
+  role: 'user' | 'assistant' | null
+  snippet: string
+  highlights: [number, number][]
+  created_at: string
+}
+
+export interface SearchPage {
+  items: SearchHit[]
+  next: string | null
+}
+
+export interface ImportAnswer {
+  imported: number
+  chats: { id: string; title: string }[]
+}
+
+export interface ShareLink {
+  id: string
+  title: string
+  shared_at: string
+  message_count: number
+}
+
+/** The token and url are shown this once: the server keeps only a hash. */
+export interface ShareCreated extends Omit<ShareLink, 'title'> {
+  token: string
+  url: string
+}
+
+export interface SharedChat {
+  title: string
+  messages: { role: 'user' | 'assistant'; content: string; created_at: string }[]
+  shared_at: string
+}
