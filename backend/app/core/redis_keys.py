@@ -88,3 +88,12 @@ class RedisKeys:
 
     def pool_capacity(self, model: str) -> str:
         return f"{self.prefix}pool:capacity:{model}"
+
+    # Teams (docs/CONTRACTS.md, "Teams").
+    @property
+    def sessions_ended(self) -> str:
+        """Pub/sub channel: digests of login sessions that just ended, space-separated."""
+        return f"{self.prefix}sessions:ended"
+
+    def oidc_state(self, state: str) -> str:
+        return f"{self.prefix}oidc:state:{state}"

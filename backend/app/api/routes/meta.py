@@ -28,7 +28,7 @@ async def get_models(_: CurrentUser, c: ContainerDep):
 @router.get("/config", response_model=ConfigOut)
 async def get_config(c: ContainerDep):
     return ConfigOut(
-        allow_registration=c.settings.ALLOW_REGISTRATION,
+        allow_registration=c.settings.ALLOW_REGISTRATION != "false",
         max_message_chars=c.settings.MAX_MESSAGE_CHARS,
         max_retries=c.settings.QUEUE_MAX_RETRIES,
     )
