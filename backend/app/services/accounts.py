@@ -259,23 +259,39 @@ async def authenticate(c: Container, token: str) -> AuthUser:
                 )
             )
         ).first()
-        if row is not None:
-            # "Last seen" is as fresh as the cache allows: once per SESSION_CACHE_SECONDS.
-            await db.execute(
-                update(LoginSession)
-                .where(LoginSession.token_hash == digest)
-                .values(last_seen_at=func.now())
-            )
-            await db.execute(
-                update(User).where(User.id == row[0].id).values(last_seen_at=func.now())
-            )
-            await db.commit()
     if row is None:
         raise Unauthorized("not logged in or the session has expired")
     user, expires_at = row
     auth = AuthUser(user.id, user.email, user.is_admin, user.created_at, digest)
+    await _touch(c, digest)
     await _cache(c, auth, expires_at)
     return auth
+
+
+_TOUCH_SECONDS = 60.0
+_touched: dict[str, float] = {}  # this process: session digest -> when "last seen" was written
+_TOUCH = text(
+    "WITH s AS (UPDATE login_sessions SET last_seen_at = now() WHERE token_hash = :digest "
+    "RETURNING user_id) UPDATE users SET last_seen_at = now() WHERE id IN (SELECT user_id FROM s)"
+)
+
+
+async def _touch(c: Container, digest: str) -> None:
+    """Writes when the session and its user were last seen, as fresh as the session cache
+    allows (a lookup reaches here once per SESSION_CACHE_SECONDS). At most once a minute per
+    session and process, so a burst of lookups (150 streams opening at once) does not queue
+    on the row."""
+    now = asyncio.get_running_loop().time()
+    if now - _touched.get(digest, -_TOUCH_SECONDS) < _TOUCH_SECONDS:
+        return
+    if len(_touched) > 10_000:
+        _touched.clear()
+    _touched[digest] = now
+    try:
+        async with c.autocommit.connect() as conn:
+            await conn.execute(_TOUCH, {"digest": digest})
+    except SQLAlchemyError as error:
+        log.warning("could not record when a session was last seen: %s", error.__class__.__name__)
 
 
 async def _cached(c: Container, digest: str) -> AuthUser | None:

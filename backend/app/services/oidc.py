@@ -8,13 +8,14 @@ arrives with another browser's (or a forged) state is refused."""
 import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
@@ -27,6 +28,12 @@ from app.db.models import User
 from app.services import teams
 from app.services.accounts import _FIRST_USER_LOCK, SSO_ONLY
 from app.services.errors import Conflict, Forbidden, NotFound, Unavailable
+
+with warnings.catch_warnings():
+    # Authlib 1.9 warns at import when it finds httpx rather than its httpx2 fork; httpx is
+    # the client this project pins, and the warning would be a stray line on stderr.
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,15 @@ import type {
   PublicConfig,
   SendAnswer,
   User,
+  AdminUser,
+  AdminUserChanges,
+  AdminUserPage,
+  AuditPage,
+  AuthOptions,
+  Invite,
+  InviteCreated,
+  LoginSessionInfo,
+  OneTimeLink,
 } from './types'
 
 export { ApiError, NetworkError, describeDetail, notifyUnauthorized, onUnauthorized } from './http'
@@ -82,3 +91,43 @@ export const api = {
 }
 
 export const eventsUrl = (chatId: string) => `/api${chatPath(chatId)}/events`
+
+// Teams (docs/CONTRACTS.md, "Teams").
+const userPath = (userId: string) => `/admin/users/${encodeURIComponent(userId)}`
+
+export const teamsApi = {
+  authOptions: () => request<AuthOptions>('/auth/options'),
+  registerWithInvite: (email: string, password: string, invite: string) =>
+    request<User>('/auth/register', { method: 'POST', body: { email, password, invite }, quiet401: true }),
+  resetPassword: (token: string, newPassword: string) =>
+    request<void>('/auth/reset', { method: 'POST', body: { token, new_password: newPassword }, quiet401: true }),
+  sessions: () => request<LoginSessionInfo[]>('/auth/sessions'),
+  revokeSession: (sessionId: string) =>
+    request<void>(`/auth/sessions/${encodeURIComponent(sessionId)}`, { method: 'DELETE' }),
+  deleteMe: (password: string | null) =>
+    request<void>('/auth/me', { method: 'DELETE', body: password ? { password } : {} }),
+
+  users: (q: string, limit: number, before: string | null) => {
+    const query = new URLSearchParams({ limit: String(limit) })
+    if (q) query.set('q', q)
+    if (before) query.set('before', before)
+    return request<AdminUserPage>(`/admin/users?${query}`)
+  },
+  updateUser: (userId: string, changes: AdminUserChanges) =>
+    request<AdminUser>(userPath(userId), { method: 'PATCH', body: changes }),
+  deleteUser: (userId: string) => request<void>(userPath(userId), { method: 'DELETE' }),
+  resetLink: (userId: string) => request<OneTimeLink>(`${userPath(userId)}/reset-link`, { method: 'POST' }),
+  invites: () => request<Invite[]>('/admin/invites'),
+  createInvite: (email: string | null, expiresHours: number | null) =>
+    request<InviteCreated>('/admin/invites', {
+      method: 'POST',
+      body: { ...(email ? { email } : {}), ...(expiresHours ? { expires_hours: expiresHours } : {}) },
+    }),
+  deleteInvite: (inviteId: string) =>
+    request<void>(`/admin/invites/${encodeURIComponent(inviteId)}`, { method: 'DELETE' }),
+  audit: (limit: number, before: number | null) => {
+    const query = new URLSearchParams({ limit: String(limit) })
+    if (before) query.set('before', String(before))
+    return request<AuditPage>(`/admin/audit?${query}`)
+  },
+}

@@ -170,3 +170,81 @@ export interface CompletedEvent {
 export interface ResetEvent {
   message_id: string
 }
+
+// Teams: user administration, invites, the audit log, account settings (docs/CONTRACTS.md, "Teams").
+export interface UserLimits {
+  messages_per_day: number | null
+  tokens_per_day: number | null
+}
+
+export interface AdminUser {
+  id: string
+  email: string
+  is_admin: boolean
+  disabled: boolean
+  sso: boolean
+  created_at: string
+  last_seen_at: string | null
+  usage_today: { messages: number; tokens: number }
+  limits: UserLimits
+}
+
+export interface AdminUserPage {
+  items: AdminUser[]
+  next: string | null
+}
+
+export interface AdminUserChanges {
+  is_admin?: boolean
+  disabled?: boolean
+  limits?: Partial<UserLimits>
+}
+
+export interface OneTimeLink {
+  token: string
+  url: string
+  expires_at: string
+}
+
+export interface InviteCreated extends OneTimeLink {
+  id: string
+  email: string | null
+}
+
+export interface Invite {
+  id: string
+  email: string | null
+  created_at: string
+  expires_at: string
+  used_at: string | null
+  used_by: string | null
+  status: 'open' | 'used' | 'expired'
+}
+
+export interface AuditEntry {
+  id: number
+  actor_email: string
+  action: string
+  target: string | null
+  detail: Record<string, unknown>
+  created_at: string
+}
+
+export interface AuditPage {
+  items: AuditEntry[]
+  next: number | null
+}
+
+export interface LoginSessionInfo {
+  id: string
+  device: string | null
+  created_at: string
+  last_seen_at: string | null
+  current: boolean
+}
+
+export interface AuthOptions {
+  registration: 'true' | 'false' | 'invite'
+  password_login: boolean
+  sso: boolean
+}
