@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.api.hsts import StrictTransportSecurity
-from app.api.routes import admin, auth, chats, events, messages, meta
+from app.api.routes import admin, auth, chats, events, messages, meta, usage
 from app.api.schemas import ERROR_RESPONSES
 from app.core.config import Settings, get_settings
 from app.core.container import Container
@@ -210,6 +210,7 @@ def create_app() -> FastAPI:
     routers = (meta.router, auth.router, chats.router, messages.router, events.router, admin.router)
     for router in routers:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(usage.router, prefix="/api", responses=ERROR_RESPONSES)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ServiceError, _service_error)
     for down in (OperationalError, InterfaceError, OSError):

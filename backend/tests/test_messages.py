@@ -14,6 +14,7 @@ MESSAGE_FIELDS = {
     "model",
     "prompt_tokens",
     "completion_tokens",
+    "latency_ms",
     "created_at",
     "completed_at",
 }

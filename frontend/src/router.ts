@@ -23,6 +23,8 @@ export function createAppRouter(): Router {
           { path: 'c/:chatId', name: 'chat', component: () => import('./views/ConversationView.vue'), props: true },
           { path: 'account', name: 'account', component: () => import('./views/AccountView.vue'), meta: { title: 'Account' } },
           { path: 'admin', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { admin: true, title: 'Key pool' } },
+          { path: 'usage', name: 'usage', component: () => import('./views/UsageView.vue'), meta: { title: 'Usage' } },
+          { path: 'admin/usage', name: 'admin-usage', component: () => import('./views/AdminUsageView.vue'), meta: { admin: true, title: 'Usage dashboard' } },
         ],
       },
       { path: '/:rest(.*)*', name: 'notfound', component: () => import('./views/NotFoundView.vue'), meta: { public: true, title: 'Not found' } },

@@ -128,6 +128,7 @@ class MessageOut(BaseModel):
     model: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    latency_ms: int | None = None
     created_at: datetime
     completed_at: datetime | None
 
@@ -285,3 +286,40 @@ JSON_ERROR_RESPONSES: dict[int | str, dict] = {
     }
     for status, answer in ERROR_RESPONSES.items()
 }
+
+
+class UsageDayOut(BaseModel):
+    date: str  # YYYY-MM-DD, a UTC day
+    model: str
+    messages: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class UsageTodayOut(BaseModel):
+    messages: int
+    tokens: int
+
+
+class UsageLimitsOut(BaseModel):
+    messages_per_day: int | None  # None: no limit
+    tokens_per_day: int | None
+
+
+class UsageOut(BaseModel):
+    days: list[UsageDayOut]
+    today: UsageTodayOut
+    limits: UsageLimitsOut
+    resets_at: datetime  # the next 00:00 UTC, when the daily counts start again
+
+
+class AdminUsageDayOut(UsageDayOut):
+    user_id: str | None = None  # group_by=user
+    email: str | None = None
+    key_id: str | None = None  # group_by=key
+
+
+class AdminUsageOut(BaseModel):
+    group_by: Literal["user", "model", "key"]
+    days: list[AdminUsageDayOut]
+    resets_at: datetime

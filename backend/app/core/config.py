@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     MAX_MESSAGE_CHARS: int = Field(20000, ge=1)
     USER_MESSAGES_PER_MINUTE: int = Field(20, ge=0)  # 0: no limit
+    # Daily quotas per user (UTC days), overridable per user by an admin; 0: no limit.
+    USER_MESSAGES_PER_DAY: int = Field(0, ge=0, le=2**31 - 1)
+    USER_TOKENS_PER_DAY: int = Field(0, ge=0)
     HISTORY_MAX_CHARS: int = Field(60000, ge=1)
     SESSION_TTL_HOURS: float = Field(720, gt=0)
     SESSION_CLEANUP_INTERVAL_SECONDS: float = Field(3600, gt=0)

@@ -88,3 +88,7 @@ class RedisKeys:
 
     def pool_capacity(self, model: str) -> str:
         return f"{self.prefix}pool:capacity:{model}"
+
+    def quota(self, user_id: UUID | str, day: str) -> str:
+        """One user's messages and tokens of one UTC day (app.services.quotas)."""
+        return f"{self.prefix}quota:{user_id}:{day}"

@@ -1,12 +1,13 @@
 """PostgreSQL tables. The schema itself is created only by the Alembic migrations."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -36,6 +37,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Daily limits set by an admin (app.services.quotas): NULL the setting's, 0 none.
+    messages_per_day: Mapped[int | None] = mapped_column(Integer)
+    tokens_per_day: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LoginSession(Base):
@@ -130,3 +134,24 @@ class GeminiKey(Base):
     token: Mapped[str] = mapped_column(Text)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UsageDaily(Base):
+    """What each user used each UTC day, by model and key: the quotas' durable count.
+
+    Questions are counted at the send (key_id ''), tokens and replies when the reply completes
+    (the key that answered), so deleting a chat does not give its quota back."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_user_day", "user_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

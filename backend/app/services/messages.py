@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.schemas import MessageOut
 from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
-from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
-from app.services import ratelimit
+from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest, User
+from app.services import quotas
 from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned, model_in_use
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
@@ -139,8 +139,10 @@ _HISTORY = f"""
 _CHAT_AND_HISTORY = text(
     _HISTORY
     + """
-    SELECT c.title, c.model, c.system_prompt, h.role, h.content, h.status
+    SELECT c.title, c.model, c.system_prompt, h.role, h.content, h.status,
+           u.messages_per_day, u.tokens_per_day
     FROM chats c
+    JOIN users u ON u.id = c.user_id
     LEFT JOIN h ON h.used <= :budget OR h.depth = 1
     WHERE c.id = :chat_id AND c.user_id = :user_id
     ORDER BY h.seq
@@ -154,7 +156,7 @@ _NO_BOUND = 2**63 - 1
 # One statement, so all of it or nothing: both messages, the outbox row, the chat's activity.
 # The outbox row's foreign key is checked at the end of the statement, after the messages exist.
 _INSERT_TURN = text(
-    """
+    f"""
     WITH turn AS (
         INSERT INTO messages (id, chat_id, role, content, status, attempt, model, request_id)
         VALUES (:question_id, :chat_id, 'user', :content, 'completed', 0, NULL, NULL),
@@ -166,7 +168,7 @@ _INSERT_TURN = text(
         RETURNING id
     ), touched AS (
         UPDATE chats SET updated_at = now(), title = COALESCE(:title, title) WHERE id = :chat_id
-    )
+    ), {quotas.COUNT_MESSAGE_CTE}
     SELECT turn.*, (SELECT id FROM queued) AS outbox_id FROM turn ORDER BY turn.seq
     """
 )
@@ -208,7 +210,7 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
         if any(t.role == "assistant" and t.status in OPEN_STATUSES for t in history):
             raise Conflict(REPLY_IN_PROGRESS)
         await c.admission.admit(c, conn, model_in_use(c, chat.model))
-        await ratelimit.take(c, user_id)
+        taken = await quotas.take(c, conn, user_id, chat.messages_per_day, chat.tokens_per_day)
 
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
         history.append(_Turn("user", content, "completed"))
@@ -228,10 +230,13 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             "model": model_in_use(c, chat.model),
             "payload": body,
             "title": title,
+            "user_id": user_id,
+            "usage_day": quotas.today(),
         }
         try:
             question, reply = (await conn.execute(_INSERT_TURN, params)).all()
         except IntegrityError as error:
+            await quotas.give_back(c, taken)
             constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
             if constraint == "uq_messages_one_open_reply":
                 raise Conflict(REPLY_IN_PROGRESS) from None
@@ -301,7 +306,8 @@ async def retry(
     if await _open_reply_exists(db, chat_id):
         raise Conflict(REPLY_IN_PROGRESS)
     await c.admission.admit(c, await db.connection(), model_in_use(c, chat.model))
-    await ratelimit.take(c, user_id)
+    user = await db.get(User, user_id)
+    taken = await quotas.take(c, db, user_id, user.messages_per_day, user.tokens_per_day)
 
     message.status = "pending"
     message.content = ""
@@ -327,7 +333,12 @@ async def retry(
     row = OutboxRequest(request_id=message.request_id, message_id=message.id, payload=payload)
     db.add(row)
     chat.updated_at = func.now()
-    await _commit_reply(db)
+    await quotas.count_message(db, user_id, message.model)
+    try:
+        await _commit_reply(db)
+    except Conflict:
+        await quotas.give_back(c, taken)
+        raise
     # The old text may be on screen: reset it before the new attempt streams.
     events = [("message.reset", {"message_id": str(message.id)}), status_event(message)]
     body = request.model_dump_json().encode()

@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from app.core.container import Container
 from app.core.queue_messages import GeminiResponse
 from app.db.models import FINAL_STATUSES, Message
+from app.services import quotas
 from app.services.broker import BrokerUnavailable
 from app.services.messages import completed_event, status_event
 
@@ -90,6 +91,11 @@ async def apply(
             )
         )
     query = query.values(_changes(response)).returning(*Message.__table__.columns)
+    usage = response.usage if response.status != "retrying" else None
+    if usage is not None:
+        # The reply's tokens go into the day's usage in the same statement.
+        prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+        query = quotas.with_reply_usage(query, response.key_id, prompt, completion)
     async with c.autocommit.connect() as conn:
         message = (await conn.execute(query)).first()
         if message is None and redelivered:
@@ -97,6 +103,9 @@ async def apply(
             message = (
                 await conn.execute(select(*Message.__table__.columns).where(current))
             ).first()
+    counted_for = getattr(message, "usage_user_id", None)  # None: this changed nothing
+    if usage is not None and counted_for is not None:
+        await quotas.add_tokens(c, counted_for, message.usage_day, prompt + completion)
     return [_state_event(message)] if message is not None else []
 
 

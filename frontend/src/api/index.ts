@@ -15,6 +15,9 @@ import type {
   PublicConfig,
   SendAnswer,
   User,
+  AdminUsageReport,
+  UsageGroupBy,
+  UsageReport,
 } from './types'
 
 export { ApiError, NetworkError, describeDetail, notifyUnauthorized, onUnauthorized } from './http'
@@ -82,3 +85,9 @@ export const api = {
 }
 
 export const eventsUrl = (chatId: string) => `/api${chatPath(chatId)}/events`
+
+export const usageApi = {
+  own: (days = 30) => request<UsageReport>(`/usage?days=${days}`),
+  everyone: (groupBy: UsageGroupBy, days = 30) =>
+    request<AdminUsageReport>(`/admin/usage?days=${days}&group_by=${groupBy}`),
+}

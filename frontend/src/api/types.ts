@@ -170,3 +170,46 @@ export interface CompletedEvent {
 export interface ResetEvent {
   message_id: string
 }
+
+// Quotas and usage (CONTRACTS.md "Quotas and usage"). Days are UTC, `date` is YYYY-MM-DD.
+export interface UsageDay {
+  date: string
+  model: string
+  messages: number
+  prompt_tokens: number
+  completion_tokens: number
+}
+
+export interface UsageLimits {
+  /** null: no limit. */
+  messages_per_day: number | null
+  tokens_per_day: number | null
+}
+
+export interface UsageReport {
+  days: UsageDay[]
+  today: { messages: number; tokens: number }
+  limits: UsageLimits
+  /** The next 00:00 UTC, when the daily counts start again. */
+  resets_at: string
+}
+
+export type UsageGroupBy = 'user' | 'model' | 'key'
+
+export interface AdminUsageDay extends UsageDay {
+  user_id?: string | null
+  email?: string | null
+  /** group_by=key: `messages` counts the replies that key gave. */
+  key_id?: string | null
+}
+
+export interface AdminUsageReport {
+  group_by: UsageGroupBy
+  days: AdminUsageDay[]
+  resets_at: string
+}
+
+/** A stored reply's time to answer (not in every Message the events carry). */
+export interface MessageTiming {
+  latency_ms?: number | null
+}

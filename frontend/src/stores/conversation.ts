@@ -17,6 +17,7 @@ import {
 } from '@/api'
 import { openEventStream, type SseFrame, type StreamHandle, type StreamState } from '@/api/sse'
 import { useChatsStore } from './chats'
+import { dailyLimitOf, quotaText } from '@/lib/usage'
 
 /**
  * What the event stream (or an HTTP answer) told us about a message beyond the last
@@ -60,6 +61,7 @@ export function describeSendError(err: unknown, maxChars: number): string {
       case 422:
         return describeDetail(err.detail) || `A message must not be empty or longer than ${maxChars} characters.`
       case 429:
+        if (dailyLimitOf(err)) return quotaText(err)
         if (describeDetail(err.detail).includes('saturated'))
           return err.retryAfter !== null
             ? `Every Gemini key is busy and the queue is full. Try again in ${err.retryAfter} s.`
