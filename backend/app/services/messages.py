@@ -241,6 +241,9 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
             if constraint == "uq_messages_one_open_reply":
                 raise Conflict(REPLY_IN_PROGRESS) from None
             raise NotFound("chat not found") from None  # deleted meanwhile
+        except Exception:
+            await quotas.give_back(c, taken)  # not stored (database away): not counted
+            raise
     committed = CommittedRequest(
         reply.outbox_id, request_id, body.encode(), chat_id, [status_event(reply)]
     )
