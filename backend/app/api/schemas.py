@@ -79,10 +79,22 @@ class TokenOut(BaseModel):
     user: UserOut
 
 
+class GenerationSettings(Strict):
+    """Sent to Gemini as `generationConfig`; each model's ranges: app.services.generation."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    thinking_budget: int | None = Field(None, description="2.5 models; -1 dynamic, 0 off")
+    include_thoughts: bool | None = Field(None, description="stream the model's thoughts")
+    stop_sequences: list[Text] | None = None
+
+
 class ChatIn(Strict):
     title: Text | None = Field(None, max_length=MAX_TITLE_CHARS)
     model: Text | None = Field(None, max_length=100)
     system_prompt: Text | None = Field(None, max_length=MAX_SYSTEM_PROMPT_CHARS)
+    settings: GenerationSettings | None = None
 
 
 class ChatPatch(ChatIn):
@@ -100,6 +112,7 @@ class ChatOut(BaseModel):
         "else the default (GEMINI_MODEL)"
     )
     system_prompt: str | None
+    settings: GenerationSettings = Field(default_factory=GenerationSettings)
     created_at: datetime
     updated_at: datetime
 
@@ -121,6 +134,7 @@ class MessageOut(BaseModel):
     chat_id: UUID
     role: Literal["user", "assistant"]
     content: str
+    thoughts: str | None = None
     status: str
     error: str | None
     attempt: int
@@ -228,9 +242,21 @@ class PoolOut(BaseModel):
     capacity: dict[str, ModelCapacity]
 
 
+class ModelRangesOut(BaseModel):
+    temperature: list[float]
+    top_p: list[float]
+    max_output_tokens: list[int]
+    thinking_budget: list[int] | None
+    thinking_off: bool
+    max_stop_sequences: int
+
+
 class ModelsOut(BaseModel):
     default: str
     models: list[str]
+    ranges: dict[str, ModelRangesOut] = Field(
+        default_factory=dict, description="each model's generation-settings ranges"
+    )
 
 
 class ConfigOut(BaseModel):

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
         "gemini-2.5-pro",
         "gemini-2.5-flash-lite",
     ]
+    # The model that names a chat after its first reply (a small request through the key pool).
+    TITLE_MODEL: str = Field("gemini-2.5-flash-lite", min_length=1, max_length=100)
 
     # Where a key added in the admin page is probed once (a models `get`, no generation quota),
     # through HTTP_PROXY when set, as the worker calls Google.

@@ -62,6 +62,10 @@ class Chat(Base):
     title: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(100))
     system_prompt: Mapped[str | None] = mapped_column(Text)
+    # The chat's generation settings as the API takes them (app.services.generation).
+    generation_settings: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # True while nobody named the chat: a generated title may still replace it.
+    title_auto: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -85,6 +89,7 @@ class Message(Base):
     chat_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("chats.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
+    thoughts: Mapped[str | None] = mapped_column(Text)  # the model's thought summaries, if asked
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,7 +15,7 @@ from app.api.schemas import MessageOut
 from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Chat, Message, OutboxRequest
-from app.services import ratelimit
+from app.services import generation, ratelimit, titles
 from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned, model_in_use
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
@@ -99,15 +99,19 @@ def _gemini_request(
     reply_id: UUID,
     request_id: UUID,
     history: list,
+    name_chat: bool = False,
 ) -> GeminiRequest:
+    model = model_in_use(c, chat.model)
     return GeminiRequest(
         user_id=user_id,
         request_id=request_id,
         chat_id=chat_id,
         message_id=reply_id,
-        model=model_in_use(c, chat.model),
+        model=model,
         system_instruction=chat.system_prompt,
         contents=build_contents(history, c.settings.HISTORY_MAX_CHARS),
+        generation_config=generation.generation_config(chat.generation_settings, model),
+        title=titles.spec(c) if name_chat else None,
     )
 
 
@@ -139,7 +143,8 @@ _HISTORY = f"""
 _CHAT_AND_HISTORY = text(
     _HISTORY
     + """
-    SELECT c.title, c.model, c.system_prompt, h.role, h.content, h.status
+    SELECT c.title, c.model, c.system_prompt, c.generation_settings, c.title_auto,
+           h.role, h.content, h.status
     FROM chats c
     LEFT JOIN h ON h.used <= :budget OR h.depth = 1
     WHERE c.id = :chat_id AND c.user_id = :user_id
@@ -212,12 +217,14 @@ async def send(c: Container, user_id: UUID, chat_id: UUID, content: str) -> tupl
 
         reply_id, request_id = uuid.uuid4(), uuid.uuid4()
         history.append(_Turn("user", content, "completed"))
+        # The first message names a chat nobody named, until the generated title replaces it.
+        first = len(history) == 1 and chat.title_auto
         # The same JSON text is the outbox row's payload and the published body.
         body = _gemini_request(
-            c, user_id, chat, chat_id, reply_id, request_id, history
+            c, user_id, chat, chat_id, reply_id, request_id, history, name_chat=first
         ).model_dump_json()
         title = None
-        if len(history) == 1 and chat.title == DEFAULT_TITLE:  # the first message names it
+        if first and chat.title == DEFAULT_TITLE:
             title = " ".join(content.split())[:AUTO_TITLE_CHARS]
         params = {
             "question_id": uuid.uuid4(),
@@ -305,6 +312,7 @@ async def retry(
 
     message.status = "pending"
     message.content = ""
+    message.thoughts = None
     message.error = None
     message.attempt = 0
     message.next_attempt_at = None

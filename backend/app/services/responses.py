@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from app.core.container import Container
 from app.core.queue_messages import GeminiResponse
 from app.db.models import FINAL_STATUSES, Message
+from app.services import titles
 from app.services.broker import BrokerUnavailable
 from app.services.messages import completed_event, status_event
 
@@ -65,6 +66,8 @@ def _changes(response: GeminiResponse) -> dict[str, Any]:
         changes["model"] = response.model[:100]  # the column's width
     if response.content is not None:
         changes["content"] = response.content
+    if response.thoughts:
+        changes["thoughts"] = response.thoughts
     if response.usage is not None:
         changes["prompt_tokens"] = response.usage.prompt_tokens
         changes["completion_tokens"] = response.usage.completion_tokens
@@ -79,6 +82,8 @@ async def apply(
     One UPDATE whose WHERE holds the staleness rules, in autocommit: a single round trip.
     A redelivered response that changes nothing still returns the event of the stored state:
     the process that applied it may have died between its commit and its event."""
+    if response.kind == "title":
+        return await titles.apply(c, response)
     current = Message.request_id == response.request_id
     query = update(Message).where(current, Message.status.not_in(FINAL_STATUSES))
     if response.status == "retrying":

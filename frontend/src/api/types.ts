@@ -170,3 +170,54 @@ export interface CompletedEvent {
 export interface ResetEvent {
   message_id: string
 }
+
+// Generation settings, thoughts and generated titles (CONTRACTS.md "Rendering and settings").
+/** Sent to Gemini as `generationConfig`; null or absent: the model's default. */
+export interface GenerationSettings {
+  temperature?: number | null
+  top_p?: number | null
+  max_output_tokens?: number | null
+  /** 2.5 models only: -1 lets the model decide, 0 turns thinking off where the model allows. */
+  thinking_budget?: number | null
+  include_thoughts?: boolean | null
+  stop_sequences?: string[] | null
+}
+
+/** A model's accepted ranges, `[low, high]`, from `GET /api/models`. */
+export interface ModelRanges {
+  temperature: [number, number]
+  top_p: [number, number]
+  max_output_tokens: [number, number]
+  /** null: the model does not think. */
+  thinking_budget: [number, number] | null
+  thinking_off: boolean
+  max_stop_sequences: number
+}
+
+export interface Chat {
+  settings?: GenerationSettings
+}
+
+export interface ChatChanges {
+  settings?: GenerationSettings | null
+}
+
+export interface Message {
+  /** The model's thought summaries, when the chat's settings ask for them. */
+  thoughts?: string | null
+}
+
+export interface Models {
+  ranges?: Record<string, ModelRanges>
+}
+
+export interface ThoughtEvent {
+  message_id: string
+  seq: number
+  text: string
+}
+
+export interface ChatTitleEvent {
+  chat_id: string
+  title: string
+}

@@ -14,6 +14,8 @@ import {
   type MessageStatus,
   type ResetEvent,
   type StatusEvent,
+  type ChatTitleEvent,
+  type ThoughtEvent,
 } from '@/api'
 import { openEventStream, type SseFrame, type StreamHandle, type StreamState } from '@/api/sse'
 import { useChatsStore } from './chats'
@@ -30,6 +32,9 @@ interface Overlay {
   text: string | null
   /** The next delta seq expected; a lower one is a replayed duplicate. */
   nextSeq: number
+  /** Thoughts streamed in the current attempt (`message.thought`), with their own seq. */
+  thoughts?: string | null
+  nextThoughtSeq?: number
   attempt?: number
   nextAttemptAt?: string | null
   error?: string | null
@@ -104,6 +109,7 @@ export const useConversationStore = defineStore('conversation', () => {
       ...message,
       status: overlay.status ?? message.status,
       content: overlay.text ?? message.content,
+      thoughts: overlay.thoughts ?? message.thoughts ?? null,
       attempt: overlay.attempt ?? message.attempt,
       error: overlay.error !== undefined ? overlay.error : message.error,
       next_attempt_at: overlay.nextAttemptAt !== undefined ? overlay.nextAttemptAt : (message.next_attempt_at ?? null),
@@ -158,6 +164,7 @@ export const useConversationStore = defineStore('conversation', () => {
     if (data.status === 'streaming' || data.status === 'pending') {
       overlay.text = ''
       overlay.nextSeq = 0
+      forgetThoughts(overlay)
     }
   }
 
@@ -165,6 +172,20 @@ export const useConversationStore = defineStore('conversation', () => {
     const overlay = overlayFor(data.message_id)
     overlay.text = ''
     overlay.nextSeq = 0
+    forgetThoughts(overlay)
+  }
+
+  function forgetThoughts(overlay: Overlay): void {
+    overlay.thoughts = ''
+    overlay.nextThoughtSeq = 0
+  }
+
+  function applyThought(data: ThoughtEvent): void {
+    const overlay = overlayFor(data.message_id)
+    if (data.seq < (overlay.nextThoughtSeq ?? 0)) return
+    overlay.thoughts = (overlay.thoughts ?? '') + data.text
+    overlay.nextThoughtSeq = data.seq + 1
+    if (!overlay.status || !isFinal(overlay.status)) overlay.status = 'streaming'
   }
 
   function applyCompleted(data: CompletedEvent): void {
@@ -172,6 +193,7 @@ export const useConversationStore = defineStore('conversation', () => {
     overlay.message = data.message
     overlay.status = undefined
     overlay.text = null
+    overlay.thoughts = null
     overlay.attempt = undefined
     overlay.error = undefined
     overlay.nextAttemptAt = undefined
@@ -193,6 +215,10 @@ export const useConversationStore = defineStore('conversation', () => {
         return applyReset(data as ResetEvent)
       case 'message.completed':
         return applyCompleted(data as CompletedEvent)
+      case 'message.thought':
+        return applyThought(data as ThoughtEvent)
+      case 'chat.title':
+        return useChatsStore().rename((data as ChatTitleEvent).chat_id, (data as ChatTitleEvent).title)
     }
   }
 
@@ -205,6 +231,7 @@ export const useConversationStore = defineStore('conversation', () => {
     if (!newerEvents) {
       overlay.status = undefined
       overlay.text = null
+      overlay.thoughts = null
       overlay.nextSeq = 0
       overlay.attempt = undefined
       overlay.error = undefined

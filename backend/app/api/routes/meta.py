@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import ContainerDep, CurrentUser
 from app.api.schemas import ConfigOut, HealthOut, ModelsOut
-from app.services import health
+from app.services import generation, health
 
 router = APIRouter(tags=["meta"])
 
@@ -22,7 +22,10 @@ async def get_health(c: ContainerDep):
 
 @router.get("/models", response_model=ModelsOut)
 async def get_models(_: CurrentUser, c: ContainerDep):
-    return ModelsOut(default=c.settings.GEMINI_MODEL, models=c.settings.GEMINI_MODELS)
+    ranges = {m: generation.describe(m) for m in c.settings.GEMINI_MODELS}
+    return ModelsOut(
+        default=c.settings.GEMINI_MODEL, models=c.settings.GEMINI_MODELS, ranges=ranges
+    )
 
 
 @router.get("/config", response_model=ConfigOut)
