@@ -213,3 +213,25 @@ def test_a_failed_title_changes_nothing(alice: Api, worker: WorkerRole) -> None:
     assert alice.http.get(f"/chats/{chat['id']}").json()["title"] == (
         "keep my question as the title"
     )
+
+
+def test_a_withdrawn_models_settings_are_fitted_to_the_model_that_answers() -> None:
+    """A chat keeps its model when GEMINI_MODELS drops it, and replies with GEMINI_MODEL: what
+    that model would refuse is clamped or left out rather than failing every reply."""
+    from app.services import generation
+
+    stored = {"temperature": 1.5, "max_output_tokens": 60000, "thinking_budget": 0}
+    assert generation.generation_config(stored, "gemini-2.5-pro") == {
+        "temperature": 1.5,
+        "max_output_tokens": 60000,
+    }  # 2.5 Pro cannot turn thinking off
+    assert generation.generation_config(stored, "gemini-2.0-flash") == {
+        "temperature": 1.5,
+        "max_output_tokens": 8192,
+    }
+    assert generation.generation_config(None, "gemini-2.5-flash") == {}
+    # A dated variant has its family's ranges.
+    assert generation.ranges_for("gemini-2.5-flash-lite-preview-06-17").thinking_budget == (
+        512,
+        24576,
+    )

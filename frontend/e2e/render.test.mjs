@@ -116,7 +116,6 @@ describe('rendering and settings', () => {
     await dialog.locator('[data-test=thinking-budget]').fill('1024')
     await dialog.locator('[data-test=include-thoughts]').check()
     await dialog.locator('[data-test=stop-sequences]').fill('NEVER-SAID')
-    if (SHOOT) await page.screenshot({ path: `${SHOTS}/desktop-light-chat-settings.png` })
     await dialog.locator('[data-test=save-settings]').click()
     await dialog.waitFor({ state: 'detached' })
 
