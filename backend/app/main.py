@@ -19,14 +19,29 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.api.hsts import StrictTransportSecurity
-from app.api.routes import admin, auth, chats, events, messages, meta
+from app.api.routes import (
+    account,
+    admin,
+    admin_users,
+    auth,
+    chats,
+    events,
+    messages,
+    meta,
+    search,
+    shares,
+    sso,
+    transfer,
+    tree,
+    usage,
+)
 from app.api.schemas import ERROR_RESPONSES
 from app.core.config import Settings, get_settings
 from app.core.container import Container
 from app.core.redis_keys import RedisKeys
 from app.core.shutdown import on_stop_signal
 from app.db.session import make_engine, make_sessionmaker
-from app.services import accounts
+from app.services import accounts, session_ends
 from app.services.broker import Broker
 from app.services.errors import RateLimited, ServiceError, Unauthorized
 from app.services.event_hub import EventHub
@@ -99,6 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(accounts.remove_expired_forever(c), name="session-cleanup"),
         asyncio.create_task(c.open_streams.check_forever(c.autocommit), name="stream-check"),
         asyncio.create_task(restore_forever(c), name="key-registry"),
+        asyncio.create_task(session_ends.listen_forever(c), name="session-ends"),
     ]
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection scans only what requests made (50 ms pauses under load otherwise).
@@ -208,8 +224,12 @@ def create_app() -> FastAPI:
             allow_headers=["*"],
         )
     routers = (meta.router, auth.router, chats.router, messages.router, events.router, admin.router)
+    routers += (search.router, transfer.router, shares.router)
+    routers += (account.router, admin_users.router, sso.router)
     for router in routers:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(tree.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(usage.router, prefix="/api", responses=ERROR_RESPONSES)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ServiceError, _service_error)
     for down in (OperationalError, InterfaceError, OSError):

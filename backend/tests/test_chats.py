@@ -12,7 +12,7 @@ NO_SUCH = "00000000-0000-4000-8000-000000000000"
 def test_create_with_defaults_and_with_choices(alice: Api) -> None:
     plain = alice.new_chat()
     fields = {"id", "title", "model", "model_in_use", "system_prompt", "created_at", "updated_at"}
-    assert set(plain) == fields
+    assert set(plain) == fields | {"settings"}  # generation settings (test_render_settings.py)
     assert plain["model_in_use"] == plain["model"]
     assert plain["title"] == "New chat"
     assert plain["model"] == "gemini-2.5-flash"

@@ -27,6 +27,7 @@ def test_live_events_of_one_reply(alice: Api, worker: WorkerRole) -> None:
         assert pending["event"] == "message.status"
         assert pending["data"] == {
             "message_id": reply["id"],
+            "parent_id": reply["parent_id"],
             "status": "pending",
             "attempt": 0,
             "next_attempt_at": None,
@@ -125,8 +126,9 @@ def test_retry_resets_the_text_on_screen(alice: Api, worker: WorkerRole) -> None
     chat = alice.new_chat()
     reply = alice.send(chat["id"], "hi")["assistant_message"]
     request, _ = worker.take_request(reply["id"])
-    worker.respond(request, "completed", "first answer")
-    alice.wait_status(chat["id"], reply["id"], "completed")
+    # A stopped reply is tried again in place (a completed one gets a new sibling instead).
+    worker.respond(request, "cancelled", "first half")
+    alice.wait_status(chat["id"], reply["id"], "cancelled")
     stream = SseStream(alice, chat["id"])
     try:
         assert alice.post(f"/chats/{chat['id']}/messages/{reply['id']}/retry").status_code == 202
@@ -136,7 +138,7 @@ def test_retry_resets_the_text_on_screen(alice: Api, worker: WorkerRole) -> None
     assert reset == {
         "id": reset["id"],
         "event": "message.reset",
-        "data": {"message_id": reply["id"]},
+        "data": {"message_id": reply["id"], "parent_id": reply["parent_id"]},
     }
     assert pending["data"]["status"] == "pending"
 

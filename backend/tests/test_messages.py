@@ -3,6 +3,8 @@ from tests.conftest import MAX_MESSAGE_CHARS, USER_MESSAGES_PER_MINUTE
 from tests.support import Api, RunNames, WorkerRole
 
 MESSAGE_FIELDS = {
+    "parent_id",
+    "sibling_ids",
     "id",
     "chat_id",
     "role",
@@ -14,8 +16,10 @@ MESSAGE_FIELDS = {
     "model",
     "prompt_tokens",
     "completion_tokens",
+    "latency_ms",
     "created_at",
     "completed_at",
+    "thoughts",  # the model's thoughts (test_render_settings.py)
 }
 
 
@@ -196,7 +200,7 @@ def test_failed_reply_shows_a_readable_error_and_can_be_retried(
     assert done["content"] == "fresh"
 
 
-def test_regenerate_only_the_last_reply(alice: Api, worker: WorkerRole) -> None:
+def test_regenerate_any_reply(alice: Api, worker: WorkerRole) -> None:
     chat = alice.new_chat()
     replies = []
     for text in ("one", "two"):
@@ -205,14 +209,14 @@ def test_regenerate_only_the_last_reply(alice: Api, worker: WorkerRole) -> None:
         worker.respond(request, "completed", f"answer {text}")
         alice.wait_status(chat["id"], reply["id"], "completed")
         replies.append(reply)
-    older = alice.post(f"/chats/{chat['id']}/messages/{replies[0]['id']}/retry")
-    assert older.status_code == 409
+    # A new version beside the old one (test_tree_api.py follows the branches further).
     last = alice.post(f"/chats/{chat['id']}/messages/{replies[1]['id']}/retry")
     assert last.status_code == 202 and last.json()["content"] == ""
-    request, _ = worker.take_request(replies[1]["id"])
+    assert last.json()["sibling_ids"] == [replies[1]["id"], last.json()["id"]]
+    request, _ = worker.take_request(last.json()["id"])
     assert [t["text"] for t in request["contents"]] == ["one", "answer one", "two"]
-    again = alice.post(f"/chats/{chat['id']}/messages/{replies[1]['id']}/retry")
-    assert again.status_code == 409  # in progress
+    again = alice.post(f"/chats/{chat['id']}/messages/{replies[0]['id']}/retry")
+    assert again.status_code == 409  # one in progress
     question = alice.messages(chat["id"])[0]["id"]
     assert alice.post(f"/chats/{chat['id']}/messages/{question}/retry").status_code == 409
 

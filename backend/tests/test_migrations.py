@@ -8,7 +8,19 @@ from alembic import command
 from app.core.config import get_settings
 from tests.support import BACKEND, RunNames, create_database, drop_database
 
-TABLES = {"users", "login_sessions", "chats", "messages", "outbox", "gemini_keys"}
+TABLES = {
+    "users",
+    "login_sessions",
+    "chats",
+    "messages",
+    "outbox",
+    "gemini_keys",
+    "invites",
+    "password_resets",
+    "audit_log",
+    "shared_chats",
+    "usage_daily",
+}
 
 
 def _tables(url: str) -> set[str]:

@@ -108,7 +108,7 @@ describe('one person, start to finish', () => {
     await send('Hello there')
     await page.waitForURL(/\/c\/[0-9a-f-]+$/)
     firstChatId = chatIdOf()
-    assert.equal(await page.locator('[data-test=message-user]').last().innerText(), 'Hello there')
+    assert.equal(await page.locator('[data-test=message-user] [data-test=message-text]').last().innerText(), 'Hello there')
     await waitUntil(async () => (await composer().inputValue()) === '', 'the composer to be emptied once sent')
 
     const reply = lastReply()
@@ -267,7 +267,7 @@ describe('one person, start to finish', () => {
     const { stored } = await settledReply('completed')
     assert.ok(stored.content.includes('onerror'), 'the stand-in echoed the payload back')
 
-    assert.equal(await page.locator('[data-test=message-user]').last().innerText(), payload)
+    assert.equal(await page.locator('[data-test=message-user] [data-test=message-text]').last().innerText(), payload)
     const messages = page.locator('.messages')
     assert.equal(await messages.locator('img, script, iframe, [onerror]').count(), 0)
     assert.equal(await messages.locator('a[href^="javascript"]').count(), 0)
@@ -280,7 +280,7 @@ describe('one person, start to finish', () => {
     await page.waitForURL(`${url}/`)
     await page.goBack()
     await page.waitForURL(`${url}/c/${firstChatId}`)
-    await waitUntil(async () => (await page.locator('[data-test=message-user]').first().innerText()) === 'Hello there', 'the first chat')
+    await waitUntil(async () => (await page.locator('[data-test=message-user] [data-test=message-text]').first().innerText()) === 'Hello there', 'the first chat')
     await page.goForward()
     await page.goForward()
     await page.waitForURL(`${url}/c/${secondChatId}`)
@@ -300,12 +300,14 @@ describe('one person, start to finish', () => {
     assert.equal(stored.model, 'gemini-2.5-pro')
     assert.match(stored.content, /system: Answer like a pirate\./)
 
-    // Regenerate the last reply: written again, in place, to the same (deterministic) text.
+    // Regenerate the last reply: a new version in its place, to the same (deterministic) text;
+    // the old one stays, one ‹ › step away (e2e/tree.test.mjs follows that further).
     const count = await page.locator('[data-test=message-assistant]').count()
-    await page.click('[data-test=regenerate]')
+    await lastReply().locator('[data-test=regenerate]').click()
     await waitUntil(async () => ['pending', 'streaming'].includes(await statusOf(lastReply())), 'the regeneration to start')
     const { stored: again } = await settledReply('completed')
-    assert.equal(again.id, stored.id)
+    assert.notEqual(again.id, stored.id)
+    assert.deepEqual(again.sibling_ids, [stored.id, again.id])
     assert.equal(again.content, stored.content)
     assert.equal(await page.locator('[data-test=message-assistant]').count(), count)
 

@@ -15,6 +15,7 @@ export function createAppRouter(): Router {
     routes: [
       { path: '/signin', name: 'signin', component: () => import('./views/AuthView.vue'), props: { mode: 'signin' }, meta: { public: true, title: 'Sign in' } },
       { path: '/signup', name: 'signup', component: () => import('./views/AuthView.vue'), props: { mode: 'signup' }, meta: { public: true, title: 'Sign up' } },
+      { path: '/reset', name: 'reset', component: () => import('./views/ResetPasswordView.vue'), meta: { public: true, title: 'New password' } },
       {
         path: '/',
         component: () => import('./views/ChatLayout.vue'),
@@ -22,9 +23,13 @@ export function createAppRouter(): Router {
           { path: '', name: 'new', component: () => import('./views/ConversationView.vue') },
           { path: 'c/:chatId', name: 'chat', component: () => import('./views/ConversationView.vue'), props: true },
           { path: 'account', name: 'account', component: () => import('./views/AccountView.vue'), meta: { title: 'Account' } },
+          { path: 'admin/users', name: 'admin-users', component: () => import('./views/AdminUsersView.vue'), meta: { admin: true, title: 'Users' } },
           { path: 'admin', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { admin: true, title: 'Key pool' } },
+          { path: 'usage', name: 'usage', component: () => import('./views/UsageView.vue'), meta: { title: 'Usage' } },
+          { path: 'admin/usage', name: 'admin-usage', component: () => import('./views/AdminUsageView.vue'), meta: { admin: true, title: 'Usage dashboard' } },
         ],
       },
+      { path: '/s/:token', name: 'shared', component: () => import('./views/SharedView.vue'), props: true, meta: { public: true, title: 'Shared chat' } },
       { path: '/:rest(.*)*', name: 'notfound', component: () => import('./views/NotFoundView.vue'), meta: { public: true, title: 'Not found' } },
     ],
   })

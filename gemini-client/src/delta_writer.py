@@ -12,9 +12,11 @@ from .events import ChatEvents
 
 class DeltaWriter:
     def __init__(
-        self, events: ChatEvents, chat_id: object, message_id: object, request_id: str
+        self, events: ChatEvents, chat_id: object, message_id: object, request_id: str,
+        event: str = "message.delta",
     ) -> None:
         self._events = events
+        self._event = event  # message.delta, or message.thought for the model's thoughts
         self._chat_id = chat_id
         self._message_id = message_id
         self._request_id = request_id
@@ -55,7 +57,7 @@ class DeltaWriter:
             self._buffer.clear()
             seq, self.seq = self.seq, self.seq + 1
             cancelled = await self._events.delta(
-                self._chat_id, self._message_id, self._request_id, seq, text
+                self._chat_id, self._message_id, self._request_id, seq, text, self._event
             )
             self.written.append(text)
             if cancelled:

@@ -57,11 +57,13 @@ class ChatEvents:
         await self.emit(chat_id, "message.reset", {"message_id": message_id})
 
     async def delta(
-        self, chat_id: object, message_id: object, request_id: str, seq: int, text: str
+        self, chat_id: object, message_id: object, request_id: str, seq: int, text: str,
+        event: str = "message.delta",
     ) -> bool:
-        """Appends a delta; True when the request has been cancelled meanwhile."""
+        """Appends a delta (or a `message.thought`); True when the request has been cancelled
+        meanwhile."""
         return await self.emit(
-            chat_id, "message.delta", {"message_id": message_id, "seq": seq, "text": text},
+            chat_id, event, {"message_id": message_id, "seq": seq, "text": text},
             cancel_of=request_id,
         )
 

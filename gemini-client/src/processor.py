@@ -33,6 +33,7 @@ class Outcome:
     key_id: str | None = None
     latency_ms: int | None = None
     model: str | None = None  # the model that answered (a fallback may differ from the chat's)
+    thoughts: str = ""  # the model's thought summaries (only when the request asks for them)
 
 
 class Processor:
@@ -99,22 +100,34 @@ class Processor:
             if needs_reset:
                 await self._events.reset(request.chat_id, request.message_id)
                 needs_reset = False
-            state, parts = StreamState(), []
+            state, parts, thoughts = StreamState(), [], []
             deltas = DeltaWriter(
                 self._events, request.chat_id, request.message_id, request.request_id
+            )
+            # The thoughts go out as their own events: they are never part of the answer.
+            thinking = DeltaWriter(
+                self._events, request.chat_id, request.message_id, request.request_id,
+                event="message.thought",
             )
             try:
                 # aclosing: leaving early (cancel, Redis error) closes the upstream call now.
                 async with aclosing(self._api.stream(kid, model, request, state)) as chunks:
-                    async for raw in chunks:
+                    async for raw, thought in chunks:
                         if not (text := storable(raw)):
+                            continue
+                        if thought:
+                            thoughts.append(text)
+                            if await thinking.add(text):
+                                break
                             continue
                         parts.append(text)
                         if await deltas.add(text):
                             break
             except GeminiFailure as failure:
-                await deltas.flush()  # this try's deltas land before the next try's reset
-                needs_reset = bool(parts)
+                # This try's deltas land before the next try's reset.
+                await thinking.flush()
+                await deltas.flush()
+                needs_reset = bool(parts or thoughts)
                 log.warning("gemini_failed", extra={
                     **ids, "key_id": kid, "model": model, "blame": failure.blame.value,
                     "code": failure.code, "error": failure.message, "deltas": len(parts),
@@ -135,11 +148,12 @@ class Processor:
                     continue
                 status = "retry" if failure.blame is Blame.TRANSIENT else "failed"
                 return Outcome(status, "".join(parts), failure=failure, key_id=kid)
-            if await deltas.flush():
+            if await thinking.flush() or await deltas.flush():
                 log.info("cancelled", extra={**ids, "key_id": kid})
                 # The text the user saw: chunks still waiting for a write stop with the reply.
                 return Outcome(
-                    "cancelled", "".join(deltas.written), usage=state.usage, key_id=kid
+                    "cancelled", "".join(deltas.written), usage=state.usage, key_id=kid,
+                    thoughts="".join(thinking.written),
                 )
             await self._pool.finish(lease, state.usage.total_tokens or estimate)
             if not parts:
@@ -148,10 +162,48 @@ class Processor:
                     f"Gemini sent no text (finish reason: {state.finish_reason or 'none'}).",
                 ), usage=state.usage, finish_reason=state.finish_reason, key_id=kid)
             return Outcome("completed", "".join(parts), usage=state.usage,
-                           finish_reason=state.finish_reason, key_id=kid, model=model)
+                           finish_reason=state.finish_reason, key_id=kid, model=model,
+                           thoughts="".join(thoughts))
         return Outcome("retry", failure=GeminiFailure(
             Blame.TRANSIENT, "keys_busy", "No Gemini API key accepted the call; trying again later."
         ))
+
+    async def title(self, request: GeminiRequest) -> Outcome:
+        """A chat's title (a `kind: "title"` request): the same key pool, no events, no retry
+        queues (a chat without a generated title keeps the one it has)."""
+        model = request.model or self._settings.gemini_model
+        self.models_seen.add(model)
+        estimate = _estimate_tokens(request)
+        user = str(request.user_id) if request.user_id is not None else None
+        failure = GeminiFailure(Blame.TRANSIENT, "keys_busy", "No key was free for a title.")
+        for _ in range(len(self._pool.keys) + 1):
+            try:
+                lease = await self._pool.acquire(
+                    model, request.request_id, user=user, estimate=estimate,
+                    max_wait_s=self._settings.keys_max_wait_seconds,
+                )
+            except (FlagSet, AllKeysDisabled):
+                break
+            if lease is None:
+                break
+            state, parts = StreamState(), []
+            try:
+                async with aclosing(
+                    self._api.stream(lease.key_id, model, request, state)
+                ) as chunks:
+                    async for raw, thought in chunks:
+                        if not thought:
+                            parts.append(storable(raw))
+            except GeminiFailure as error:
+                await self._account(lease, error)
+                failure = error
+                if error.blame in (Blame.QUOTA, Blame.KEY):
+                    continue
+                break
+            await self._pool.finish(lease, state.usage.total_tokens or estimate)
+            return Outcome("completed", "".join(parts).strip(), usage=state.usage,
+                           finish_reason=state.finish_reason, key_id=lease.key_id, model=model)
+        return Outcome("failed", failure=failure)
 
     async def _account(self, lease: Lease, failure: GeminiFailure) -> None:
         """What a failed call says about its key (and model) goes into the pool."""

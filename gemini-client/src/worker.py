@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -18,7 +19,7 @@ from .core.logging import log
 from .events import ChatEvents
 from .idempotency import Claims
 from .processor import Outcome, Processor
-from .queue.messages import GeminiRequest, GeminiResponse, ResponseError
+from .queue.messages import GeminiRequest, GeminiResponse, ResponseError, Turn
 from .queue.topology import DEAD_LETTER_POLICY, Topology, json_message
 from .rate_limiter.key_pool import KeyPool
 from .rate_limiter.registry import KeyRegistry
@@ -194,8 +195,14 @@ class Worker:
                 log.info("request_duplicate", extra=extra)
                 await message.ack()
                 return
-            outcome = await self._processor.run(request, message.redelivered or run.took_over)
-            await self._settle(request, outcome)
+            if request.kind == "title":
+                outcome = await self._processor.title(request)
+                await self._settle_title(request, outcome)
+            else:
+                outcome = await self._processor.run(
+                    request, message.redelivered or run.took_over
+                )
+                await self._settle(request, outcome)
             run.finish()
         await message.ack()
         log.info("request_done", extra={
@@ -210,6 +217,7 @@ class Worker:
             message_id=request.message_id, status="failed", content=outcome.content,
             attempt=request.attempt, usage=outcome.usage, finish_reason=outcome.finish_reason,
             key_id=outcome.key_id, latency_ms=outcome.latency_ms, model=outcome.model,
+            thoughts=outcome.thoughts,
         )
         failure = outcome.failure
         if outcome.status in ("completed", "cancelled"):
@@ -246,6 +254,47 @@ class Worker:
         await self._publish(
             self.topology.response, response.model_dump_json().encode(), request.request_id
         )
+        if outcome.status == "completed" and request.title is not None:
+            await self._ask_for_title(request, outcome.content)
+
+    async def _ask_for_title(self, request: GeminiRequest, answer: str) -> None:
+        """The chat's title, asked for through the request queue once its first reply is out
+        (so it never delays the reply). Best effort: a lost title leaves the chat's own."""
+        assert request.title is not None
+        question = request.contents[-1].text
+        spec = request.title
+        title_request = GeminiRequest(
+            v=1, kind="title", request_id=str(uuid.uuid4()), chat_id=request.chat_id,
+            message_id=request.message_id, user_id=request.user_id, model=spec.model,
+            system_instruction=spec.system_instruction,
+            generation_config=spec.generation_config,
+            contents=[Turn(role="user", text=title_prompt(question, answer))],
+        )
+        try:
+            await self._publish(
+                self.topology.request, title_request.model_dump_json().encode(),
+                title_request.request_id,
+            )
+        except Exception as exc:
+            log.warning("title_not_asked", extra={
+                "request_id": request.request_id, "error": type(exc).__name__,
+            })
+
+    async def _settle_title(self, request: GeminiRequest, outcome: Outcome) -> None:
+        response = GeminiResponse(
+            kind="title", request_id=request.request_id, chat_id=request.chat_id,
+            message_id=request.message_id,
+            status="completed" if outcome.status == "completed" else "failed",
+            content=outcome.content, usage=outcome.usage, key_id=outcome.key_id,
+            latency_ms=outcome.latency_ms, model=outcome.model,
+        )
+        if outcome.failure is not None and response.status == "failed":
+            response.error = ResponseError(
+                code=outcome.failure.code, message=outcome.failure.message, retryable=False
+            )
+        await self._publish(
+            self.topology.response, response.model_dump_json().encode(), request.request_id
+        )
 
     async def _reject(self, message: AbstractIncomingMessage, exc: ValidationError) -> None:
         """An unparseable request: dead-letter it with its reason; tell the backend if possible."""
@@ -274,6 +323,17 @@ class Worker:
         await self._channel.default_exchange.publish(
             json_message(body, message_id, headers), routing_key=queue
         )
+
+
+_TITLE_PART_CHARS = 1500
+
+
+def title_prompt(question: str, answer: str) -> str:
+    """The one turn of a title request: the start of the first question and its answer."""
+    return (
+        f"User: {question[:_TITLE_PART_CHARS]}\n\n"
+        f"Assistant: {answer[:_TITLE_PART_CHARS]}"
+    )
 
 
 def _ids_of(body: bytes) -> dict | None:

@@ -18,7 +18,14 @@ from starlette.routing import Route
 
 from . import wire
 from .dials import Dials, Fault, key_id
-from .replies import count_tokens, reply_text, split_chunks
+from .replies import (
+    TITLE_INSTRUCTION_START,
+    count_tokens,
+    reply_text,
+    split_chunks,
+    thought_text,
+    title_text,
+)
 
 _DIRECTIVE = re.compile(r"\[\[standin:([a-z0-9_]+)\]\]")
 _METHODS = {"generateContent": False, "streamGenerateContent": True}
@@ -205,10 +212,31 @@ def build_app(dials: Dials) -> Starlette:
                     return JSONResponse(blocked)
                 return _stream_response([wire.sse(blocked)], [0], standin)
 
-        text = reply_text(last_user, turns=len(contents), system_instruction=system)
-        text += standin.dials.reply_suffix
+        config = body.get("generationConfig") or {}
+        thinking = config.get("thinkingConfig") or {}
+        if system and system.startswith(TITLE_INSTRUCTION_START):
+            # The backend's title request: its one turn starts "User: <first question>".
+            question = last_user.removeprefix("User: ").split("\n\nAssistant: ", 1)[0]
+            text = title_text(question)
+        else:
+            text = reply_text(last_user, turns=len(contents), system_instruction=system)
+            for stop in config.get("stopSequences", config.get("stop_sequences")) or ():
+                if stop and stop in text:
+                    text = text[: text.index(stop)]  # Gemini leaves the stop sequence out
+            if "[[standin:echo_config]]" in last_user:
+                text += "\n\ngenerationConfig: " + json.dumps(config, sort_keys=True)
+            text += standin.dials.reply_suffix
         pieces = split_chunks(text, standin.dials.chunks)
         frames, done = [], 0
+        # Google reads proto JSON, which takes a field's snake_case name as well as its
+        # camelCase one; the SDK sends thinkingConfig's fields snake_case.
+        if thinking.get("includeThoughts", thinking.get("include_thoughts")):
+            for piece in split_chunks(thought_text(last_user), 2):
+                frames.append(wire.response_chunk(
+                    text=piece, thought=True, model=model, response_id=response_id,
+                    prompt_tokens=prompt_tokens, completion_tokens=0,
+                ))
+        thought_frames = len(frames)
         for i, piece in enumerate(pieces):
             done += len(piece)
             frames.append(wire.response_chunk(
@@ -220,7 +248,9 @@ def build_app(dials: Dials) -> Starlette:
         if fault is not None and fault.kind == "hang":
             first_ms = fault.ms
         if fault is not None and fault.kind == "midstream":
-            cut = fault.after_chunks if fault.after_chunks is not None else len(frames) // 2
+            answer_frames = len(frames) - thought_frames
+            cut = fault.after_chunks if fault.after_chunks is not None else answer_frames // 2
+            cut += thought_frames
             frames = [*frames[:cut], wire.unavailable()]
 
         if not streaming:
@@ -230,6 +260,9 @@ def build_app(dials: Dials) -> Starlette:
             standin.stats.completed += 1
             whole = frames[-1]
             whole["candidates"][0]["content"]["parts"][0]["text"] = text
+            if thought_frames:
+                thought = {"text": thought_text(last_user), "thought": True}
+                whole["candidates"][0]["content"]["parts"].insert(0, thought)
             return JSONResponse(whole)
         delays = [first_ms] + [standin.dials.chunk_ms] * (len(frames) - 1)
         return _stream_response([wire.sse(f) for f in frames], delays, standin)

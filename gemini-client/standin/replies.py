@@ -27,6 +27,25 @@ def reply_text(
     return f"Echo: {last_user_text}\n\n{filler.capitalize()}.\n\n({note})"
 
 
+# What the backend's title request says first (backend/app/services/titles.py).
+TITLE_INSTRUCTION_START = "You name conversations"
+
+
+def title_text(question: str) -> str:
+    """The title the stand-in gives a conversation whose first question is `question`."""
+    words = [w.strip(".,;:!?\"'()[]") for w in question.split()]
+    words = [w for w in words if w][:4]
+    return "About " + " ".join(words) if words else "A quiet chat"
+
+
+def thought_text(last_user_text: str) -> str:
+    """The thought summary the stand-in sends before its answer when thoughts are asked for."""
+    return (
+        f"**Reading the question.** The user wrote \u201c{last_user_text[:80]}\u201d. "
+        "An echo of it, then some filler, answers it."
+    )
+
+
 def split_chunks(text: str, count: int) -> list[str]:
     """Cuts `text` into `count` nearly equal pieces (fewer if the text is shorter)."""
     count = max(1, min(count, len(text) or 1))

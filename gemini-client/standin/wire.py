@@ -22,10 +22,12 @@ def response_chunk(
     prompt_tokens: int,
     completion_tokens: int,
     finish_reason: str | None = None,
+    thought: bool = False,
 ) -> dict:
     candidate: dict = {"index": 0}
     if text is not None:
-        candidate["content"] = {"parts": [{"text": text}], "role": "model"}
+        part: dict = {"text": text, "thought": True} if thought else {"text": text}
+        candidate["content"] = {"parts": [part], "role": "model"}
     if finish_reason:
         candidate["finishReason"] = finish_reason
     return {

@@ -27,6 +27,8 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+# JSON has no UUID type: a Strict body takes one as its string form.
+JsonUUID = Annotated[UUID, Field(strict=False)]
 
 
 MAX_EMAIL_CHARS = 320  # the column's length
@@ -79,10 +81,22 @@ class TokenOut(BaseModel):
     user: UserOut
 
 
+class GenerationSettings(Strict):
+    """Sent to Gemini as `generationConfig`; each model's ranges: app.services.generation."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    thinking_budget: int | None = Field(None, description="2.5 models; -1 dynamic, 0 off")
+    include_thoughts: bool | None = Field(None, description="stream the model's thoughts")
+    stop_sequences: list[Text] | None = None
+
+
 class ChatIn(Strict):
     title: Text | None = Field(None, max_length=MAX_TITLE_CHARS)
     model: Text | None = Field(None, max_length=100)
     system_prompt: Text | None = Field(None, max_length=MAX_SYSTEM_PROMPT_CHARS)
+    settings: GenerationSettings | None = None
 
 
 class ChatPatch(ChatIn):
@@ -100,6 +114,7 @@ class ChatOut(BaseModel):
         "else the default (GEMINI_MODEL)"
     )
     system_prompt: str | None
+    settings: GenerationSettings = Field(default_factory=GenerationSettings)
     created_at: datetime
     updated_at: datetime
 
@@ -112,6 +127,12 @@ class ChatPage(BaseModel):
 class MessageIn(Strict):
     content: Text
     role: Literal["user"] = "user"
+    # Omitted: follow the chat's active leaf. Null: a new first question (an edit of it).
+    parent_id: JsonUUID | None = None
+
+
+class ActiveIn(Strict):
+    message_id: JsonUUID
 
 
 class MessageOut(BaseModel):
@@ -119,8 +140,12 @@ class MessageOut(BaseModel):
 
     id: UUID
     chat_id: UUID
+    parent_id: UUID | None
+    # The messages sharing this one's parent, oldest first, this one included.
+    sibling_ids: list[UUID]
     role: Literal["user", "assistant"]
     content: str
+    thoughts: str | None = None
     status: str
     error: str | None
     attempt: int
@@ -128,6 +153,7 @@ class MessageOut(BaseModel):
     model: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    latency_ms: int | None = None
     created_at: datetime
     completed_at: datetime | None
 
@@ -228,9 +254,21 @@ class PoolOut(BaseModel):
     capacity: dict[str, ModelCapacity]
 
 
+class ModelRangesOut(BaseModel):
+    temperature: list[float]
+    top_p: list[float]
+    max_output_tokens: list[int]
+    thinking_budget: list[int] | None
+    thinking_off: bool
+    max_stop_sequences: int
+
+
 class ModelsOut(BaseModel):
     default: str
     models: list[str]
+    ranges: dict[str, ModelRangesOut] = Field(
+        default_factory=dict, description="each model's generation-settings ranges"
+    )
 
 
 class ConfigOut(BaseModel):
@@ -285,3 +323,40 @@ JSON_ERROR_RESPONSES: dict[int | str, dict] = {
     }
     for status, answer in ERROR_RESPONSES.items()
 }
+
+
+class UsageDayOut(BaseModel):
+    date: str  # YYYY-MM-DD, a UTC day
+    model: str
+    messages: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class UsageTodayOut(BaseModel):
+    messages: int
+    tokens: int
+
+
+class UsageLimitsOut(BaseModel):
+    messages_per_day: int | None  # None: no limit
+    tokens_per_day: int | None
+
+
+class UsageOut(BaseModel):
+    days: list[UsageDayOut]
+    today: UsageTodayOut
+    limits: UsageLimitsOut
+    resets_at: datetime  # the next 00:00 UTC, when the daily counts start again
+
+
+class AdminUsageDayOut(UsageDayOut):
+    user_id: str | None = None  # group_by=user
+    email: str | None = None
+    key_id: str | None = None  # group_by=key
+
+
+class AdminUsageOut(BaseModel):
+    group_by: Literal["user", "model", "key"]
+    days: list[AdminUsageDayOut]
+    resets_at: datetime

@@ -2,7 +2,7 @@
 
 import sys
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -34,6 +34,7 @@ _SECRET_SETTINGS = (
     "DATABASE_URL",
     "REDIS_URL",
     "RABBITMQ_URL",
+    "OIDC_CLIENT_SECRET",
 )
 
 
@@ -68,6 +69,8 @@ class Settings(BaseSettings):
         "gemini-2.5-pro",
         "gemini-2.5-flash-lite",
     ]
+    # The model that names a chat after its first reply (a small request through the key pool).
+    TITLE_MODEL: str = Field("gemini-2.5-flash-lite", min_length=1, max_length=100)
 
     # Where a key added in the admin page is probed once (a models `get`, no generation quota),
     # through HTTP_PROXY when set, as the worker calls Google.
@@ -76,10 +79,26 @@ class Settings(BaseSettings):
     # A send is refused (429, Retry-After) when the key pool cannot start it within this long.
     MAX_QUEUE_WAIT_SECONDS: float = Field(120.0, gt=0)
 
-    ALLOW_REGISTRATION: bool = True
+    # `invite`: sign-up needs an admin's invite (the very first account excepted).
+    ALLOW_REGISTRATION: Literal["true", "false", "invite"] = "true"
+    INVITE_TTL_HOURS: float = Field(168, gt=0)
+    RESET_LINK_TTL_HOURS: float = Field(24, gt=0)
+    # Single sign-on (OpenID Connect, discovery from the issuer); off while OIDC_ISSUER is unset.
+    OIDC_ISSUER: str | None = None
+    OIDC_CLIENT_ID: str | None = None
+    OIDC_CLIENT_SECRET: str | None = None
+    # Members of any of these groups (the ID token's `groups` claim) are admins.
+    OIDC_ADMIN_GROUPS: Annotated[list[str], NoDecode] = []
+    # false: sign-in only through SSO (needs OIDC_ISSUER).
+    PASSWORD_LOGIN: bool = True
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     MAX_MESSAGE_CHARS: int = Field(20000, ge=1)
+    # Largest file POST /api/import reads (413 beyond); nginx lets at most 64 MiB through.
+    IMPORT_MAX_BYTES: int = Field(20971520, ge=1024)
     USER_MESSAGES_PER_MINUTE: int = Field(20, ge=0)  # 0: no limit
+    # Daily quotas per user (UTC days), overridable per user by an admin; 0: no limit.
+    USER_MESSAGES_PER_DAY: int = Field(0, ge=0, le=2**31 - 1)
+    USER_TOKENS_PER_DAY: int = Field(0, ge=0)
     HISTORY_MAX_CHARS: int = Field(60000, ge=1)
     SESSION_TTL_HOURS: float = Field(720, gt=0)
     SESSION_CLEANUP_INTERVAL_SECONDS: float = Field(3600, gt=0)
@@ -111,10 +130,32 @@ class Settings(BaseSettings):
     DB_MAX_OVERFLOW: int = Field(10, ge=0)
     DB_POOL_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
 
-    @field_validator("GEMINI_MODELS", "CORS_ORIGINS", mode="before")
+    @field_validator("GEMINI_MODELS", "CORS_ORIGINS", "OIDC_ADMIN_GROUPS", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("ALLOW_REGISTRATION", mode="before")
+    @classmethod
+    def _registration(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("OIDC_ISSUER")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _sso_complete(self) -> "Settings":
+        if self.OIDC_ISSUER and not (self.OIDC_CLIENT_ID and self.OIDC_CLIENT_SECRET):
+            raise ValueError("OIDC_ISSUER: needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too")
+        if not self.PASSWORD_LOGIN and not self.OIDC_ISSUER:
+            raise ValueError("PASSWORD_LOGIN: can be false only with OIDC_ISSUER set")
+        return self
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -14,6 +14,17 @@ class Turn(BaseModel):
     text: str
 
 
+class TitleSpec(BaseModel):
+    """Asks the worker, once this reply completes, for a short title through the same queue and
+    key pool (docs/CONTRACTS.md, "Rendering and settings")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    system_instruction: str
+    generation_config: dict[str, Any] = Field(default_factory=dict)
+
+
 class GeminiRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -27,6 +38,8 @@ class GeminiRequest(BaseModel):
     generation_config: dict[str, Any] = Field(default_factory=dict)
     attempt: int = Field(0, ge=0)
     user_id: UUID | None = None  # the worker's key-pool line is fair per user
+    # Only on a chat's first reply while its title is the default one; left out otherwise.
+    title: TitleSpec | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class ResponseError(BaseModel):
@@ -60,3 +73,7 @@ class GeminiResponse(BaseModel):
     latency_ms: int | None = None
     # The model that answered: a fallback (GEMINI_FALLBACK_MODELS) may differ from the chat's.
     model: str | None = None
+    # The model's thought summaries (only when the chat's settings ask for them).
+    thoughts: str | None = None
+    # "title": the answer to a TitleSpec; `content` is the title, no message changes.
+    kind: Literal["reply", "title"] = "reply"

@@ -88,3 +88,16 @@ class RedisKeys:
 
     def pool_capacity(self, model: str) -> str:
         return f"{self.prefix}pool:capacity:{model}"
+
+    # Teams (docs/CONTRACTS.md, "Teams").
+    @property
+    def sessions_ended(self) -> str:
+        """Pub/sub channel: digests of login sessions that just ended, space-separated."""
+        return f"{self.prefix}sessions:ended"
+
+    def oidc_state(self, state: str) -> str:
+        return f"{self.prefix}oidc:state:{state}"
+
+    def quota(self, user_id: UUID | str, day: str) -> str:
+        """One user's messages and tokens of one UTC day (app.services.quotas)."""
+        return f"{self.prefix}quota:{user_id}:{day}"

@@ -1,12 +1,14 @@
 """PostgreSQL tables. The schema itself is created only by the Alembic migrations."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -17,7 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
@@ -30,12 +32,22 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    # The admin list: newest first, keyset-paged.
+    __table_args__ = (Index("ix_users_created", text("created_at DESC"), text("id DESC")),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Teams (migration 0003_teams).
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The OpenID Connect `iss|sub` of an account that signs in with SSO.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Daily limits set by an admin (app.services.quotas): NULL the setting's, 0 none.
+    messages_per_day: Mapped[int | None] = mapped_column(Integer)
+    tokens_per_day: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LoginSession(Base):
@@ -48,6 +60,8 @@ class LoginSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    device: Mapped[str | None] = mapped_column(String(200))  # the User-Agent at sign-in
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Chat(Base):
@@ -55,6 +69,7 @@ class Chat(Base):
     __table_args__ = (
         # GET /chats: one user's chats by latest activity, keyset-paged.
         Index("ix_chats_user_activity", "user_id", text("updated_at DESC"), text("id DESC")),
+        Index("ix_chats_active_leaf", "active_leaf_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
@@ -62,14 +77,27 @@ class Chat(Base):
     title: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(100))
     system_prompt: Mapped[str | None] = mapped_column(Text)
+    # The chat's generation settings as the API takes them (app.services.generation).
+    generation_settings: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # True while nobody named the chat: a generated title may still replace it.
+    title_auto: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The end of the branch the chat shows and a send follows (null: no message yet).
+    active_leaf_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID,
+        ForeignKey("messages.id", ondelete="SET NULL", name="fk_chats_active_leaf", use_alter=True),
+    )
 
 
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_chat_seq", "chat_id", "seq"),
+        Index("ix_messages_parent", "parent_id", "seq"),
+        Index(
+            "ix_messages_chat_roots", "chat_id", "seq", postgresql_where=text("parent_id IS NULL")
+        ),
         # At most one reply in progress per chat, enforced by the database itself.
         Index(
             "uq_messages_one_open_reply",
@@ -77,14 +105,27 @@ class Message(Base):
             unique=True,
             postgresql_where=text("role = 'assistant' AND status IN ('pending', 'retrying')"),
         ),
+        # GET /api/search: words (websearch syntax) and substrings (trigrams) of the content.
+        Index("ix_messages_content_fts", "content_tsv", postgresql_using="gin"),
+        Index(
+            "ix_messages_content_trgm",
+            "content",
+            postgresql_using="gin",
+            postgresql_ops={"content": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
     # Insertion order: created_at can tie inside one transaction.
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     chat_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("chats.id", ondelete="CASCADE"))
+    # The message this one follows; null for a chat's first question (and its edits).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID, ForeignKey("messages.id", ondelete="CASCADE", name="fk_messages_parent")
+    )
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
+    thoughts: Mapped[str | None] = mapped_column(Text)  # the model's thought summaries, if asked
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
@@ -99,6 +140,12 @@ class Message(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The words of `content` for GET /api/search; never loaded with the message (deferred).
+    content_tsv: Mapped[Any] = mapped_column(
+        TSVECTOR,
+        Computed("to_tsvector('simple'::regconfig, content)", persisted=True),
+        deferred=True,
+    )
 
 
 class OutboxRequest(Base):
@@ -130,3 +177,88 @@ class GeminiKey(Base):
     token: Mapped[str] = mapped_column(Text)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SharedChat(Base):
+    """A share link: a frozen copy of a chat's active branch, readable by anyone with the token."""
+
+    __tablename__ = "shared_chats"
+    __table_args__ = (Index("ix_shared_chats_chat", "chat_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    # sha256 hex of the token: a leaked database does not open the links.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    chat_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("chats.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    # [{role, content, created_at}], oldest first, as they were when the link was made.
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Invite(Base):
+    """A single-use sign-up link; only the token's SHA-256 is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class PasswordReset(Base):
+    """A one-time password reset link made by an admin; only the token's SHA-256 is kept."""
+
+    __tablename__ = "password_resets"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    actor_email: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(320))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UsageDaily(Base):
+    """What each user used each UTC day, by model and key: the quotas' durable count.
+
+    Questions are counted at the send (key_id ''), tokens and replies when the reply completes
+    (the key that answered), so deleting a chat does not give its quota back."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_user_day", "user_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

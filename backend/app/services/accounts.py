@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, text, update
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app.core.container import Container
 from app.core.security import hash_password, new_token, token_digest, verify_password
 from app.db.models import LoginSession, User
-from app.services import ratelimit
+from app.services import invites, ratelimit, session_ends
 from app.services.errors import Conflict, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,11 @@ class AuthUser:
     token_digest: str
 
 
-async def register(c: Container, email: str, password: str, address: str) -> User:
+async def register(
+    c: Container, email: str, password: str, address: str, invite: str | None = None
+) -> User:
     settings = c.settings
-    if not settings.ALLOW_REGISTRATION:
+    if settings.ALLOW_REGISTRATION == "false":
         raise Forbidden("registration is closed on this server")
     limit = settings.SIGNUPS_PER_ADDRESS_PER_HOUR
     await ratelimit.within(
@@ -47,13 +49,19 @@ async def register(c: Container, email: str, password: str, address: str) -> Use
     async with c.sessionmaker() as db:
         await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _FIRST_USER_LOCK})
         has_users = (await db.execute(select(User.id).limit(1))).first() is not None
-        user = User(email=email, password_hash=password_hash, is_admin=not has_users)
+        user = User(id=uuid4(), email=email, password_hash=password_hash, is_admin=not has_users)
         db.add(user)
         try:
-            await db.commit()
+            await db.flush()
         except IntegrityError:
             await db.rollback()
             raise Conflict("an account with this email already exists") from None
+        # An invite is spent in the same transaction as the account it made.
+        if invite is not None:
+            await invites.spend(db, invite, user)
+        elif settings.ALLOW_REGISTRATION == "invite" and has_users:
+            raise Forbidden("sign-up on this server needs an invite")
+        await db.commit()
     return user
 
 
@@ -95,7 +103,11 @@ async def _password_matches(
     return user
 
 
-async def login(c: Container, email: str, password: str, address: str) -> tuple[str, User]:
+async def login(
+    c: Container, email: str, password: str, address: str, device: str | None = None
+) -> tuple[str, User]:
+    if not c.settings.PASSWORD_LOGIN:
+        raise Forbidden("password sign-in is turned off on this server; use single sign-on")
     failures = _Failures(c, email, address)
     await failures.refuse_if_too_many()  # before argon2: a blocked guesser costs no CPU
     with c.passwords.slot():
@@ -103,12 +115,27 @@ async def login(c: Container, email: str, password: str, address: str) -> tuple[
     if user is None:
         await failures.add()
         raise Unauthorized("wrong email or password")
+    return await start_session(c, user, device), user
+
+
+async def start_session(c: Container, user: User, device: str | None) -> str:
+    """A new login session of an enabled account (password or SSO sign-in)."""
+    if user.disabled:
+        raise Forbidden("this account is disabled; ask an admin")
     token = new_token()
     expires = datetime.now(UTC) + timedelta(hours=c.settings.SESSION_TTL_HOURS)
     async with c.sessionmaker() as db:
-        db.add(LoginSession(user_id=user.id, token_hash=token_digest(token), expires_at=expires))
+        db.add(
+            LoginSession(
+                user_id=user.id,
+                token_hash=token_digest(token),
+                expires_at=expires,
+                device=(device or "")[:200] or None,
+                last_seen_at=func.now(),
+            )
+        )
         await db.commit()
-    return token, user
+    return token
 
 
 async def change_password(
@@ -134,6 +161,26 @@ async def change_password(
     await _forget(c, digests)
 
 
+SSO_ONLY = "!sso"  # the password_hash of an account made by SSO: no password matches it
+
+
+async def has_password(c: Container, user_id: UUID) -> bool:
+    async with c.sessionmaker() as db:
+        stored = (await db.execute(select(User.password_hash).where(User.id == user_id))).scalar()
+    return bool(stored) and stored != SSO_ONLY
+
+
+async def password_is(c: Container, user: AuthUser, password: str) -> bool:
+    """The user's own password, checked under the sign-in limits."""
+    failures = _Failures(c, user.email, "account-settings")
+    await failures.refuse_if_too_many()
+    with c.passwords.slot():
+        matches = await _password_matches(c, user.id, user.email, password) is not None
+    if not matches:
+        await failures.add()
+    return matches
+
+
 async def logout(c: Container, user: AuthUser) -> None:
     async with c.sessionmaker() as db:
         await db.execute(delete(LoginSession).where(LoginSession.token_hash == user.token_digest))
@@ -154,7 +201,21 @@ async def logout_everywhere(c: Container, user: AuthUser) -> None:
 
 
 async def _forget(c: Container, digests: list[str]) -> None:
-    """Drops ended sessions from the cache, so every lookup (event streams too) sees the end."""
+    """Drops ended sessions from the cache, so every lookup sees the end, and tells every
+    backend process to close their open event streams (services/session_ends.py)."""
+    if not digests:
+        return
+    await drop_cached(c, digests)
+    await session_ends.announce(c, digests)
+
+
+async def forget(c: Container, digests: list[str]) -> None:
+    """_forget for the other account services (admin, settings page)."""
+    await _forget(c, digests)
+
+
+async def drop_cached(c: Container, digests: list[str]) -> None:
+    """The next lookup of these sessions reads PostgreSQL (a changed account, an ended one)."""
     if not digests:
         return
     try:
@@ -191,15 +252,46 @@ async def authenticate(c: Container, token: str) -> AuthUser:
             await db.execute(
                 select(User, LoginSession.expires_at)
                 .join(LoginSession, LoginSession.user_id == User.id)
-                .where(LoginSession.token_hash == digest, LoginSession.expires_at > func.now())
+                .where(
+                    LoginSession.token_hash == digest,
+                    LoginSession.expires_at > func.now(),
+                    User.disabled.is_(False),
+                )
             )
         ).first()
     if row is None:
         raise Unauthorized("not logged in or the session has expired")
     user, expires_at = row
     auth = AuthUser(user.id, user.email, user.is_admin, user.created_at, digest)
+    await _touch(c, digest)
     await _cache(c, auth, expires_at)
     return auth
+
+
+_TOUCH_SECONDS = 60.0
+_touched: dict[str, float] = {}  # this process: session digest -> when "last seen" was written
+_TOUCH = text(
+    "WITH s AS (UPDATE login_sessions SET last_seen_at = now() WHERE token_hash = :digest "
+    "RETURNING user_id) UPDATE users SET last_seen_at = now() WHERE id IN (SELECT user_id FROM s)"
+)
+
+
+async def _touch(c: Container, digest: str) -> None:
+    """Writes when the session and its user were last seen, as fresh as the session cache
+    allows (a lookup reaches here once per SESSION_CACHE_SECONDS). At most once a minute per
+    session and process, so a burst of lookups (150 streams opening at once) does not queue
+    on the row."""
+    now = asyncio.get_running_loop().time()
+    if now - _touched.get(digest, -_TOUCH_SECONDS) < _TOUCH_SECONDS:
+        return
+    if len(_touched) > 10_000:
+        _touched.clear()
+    _touched[digest] = now
+    try:
+        async with c.autocommit.connect() as conn:
+            await conn.execute(_TOUCH, {"digest": digest})
+    except SQLAlchemyError as error:
+        log.warning("could not record when a session was last seen: %s", error.__class__.__name__)
 
 
 async def _cached(c: Container, digest: str) -> AuthUser | None:

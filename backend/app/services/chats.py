@@ -11,9 +11,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.schemas import ChatOut
+from app.api.schemas import ChatOut, GenerationSettings
 from app.core.container import Container
 from app.db.models import OPEN_STATUSES, Chat, Message
+from app.services import generation
 from app.services.errors import Invalid, NotFound
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def out(c: Container, chat: Chat) -> ChatOut:
         model=chat.model,
         model_in_use=model_in_use(c, chat.model),
         system_prompt=chat.system_prompt,
+        settings=GenerationSettings.model_validate(chat.generation_settings or {}),
         created_at=chat.created_at,
         updated_at=chat.updated_at,
     )
@@ -54,12 +56,16 @@ async def create(
     title: str | None,
     model: str | None,
     system_prompt: str | None,
+    settings: dict | None = None,
 ) -> Chat:
+    model = _check_model(c, model or c.settings.GEMINI_MODEL)
     chat = Chat(
         user_id=user_id,
         title=(title or "").strip() or DEFAULT_TITLE,
-        model=_check_model(c, model or c.settings.GEMINI_MODEL),
+        title_auto=not (title or "").strip(),
+        model=model,
         system_prompt=system_prompt or None,
+        generation_settings=generation.validate(settings, model) or None if settings else None,
     )
     db.add(chat)
     await db.commit()
@@ -125,8 +131,13 @@ async def update(
     chat = await get_owned(db, user_id, chat_id, lock=True)
     if "title" in changes:
         chat.title = (changes["title"] or "").strip() or DEFAULT_TITLE
+        chat.title_auto = False  # named by hand: a generated title in flight no longer applies
     if "model" in changes:
         chat.model = _check_model(c, changes["model"] or c.settings.GEMINI_MODEL)
+    if "settings" in changes or "model" in changes:
+        # The settings must suit the model, the new one when it changes too (422 otherwise).
+        wanted = changes.get("settings", chat.generation_settings)
+        chat.generation_settings = generation.validate(wanted or {}, chat.model) or None
     if "system_prompt" in changes:
         chat.system_prompt = changes["system_prompt"] or None
     if changes:

@@ -45,3 +45,7 @@ class Busy(RateLimited):
     """Too much work queued in this process: 503 with Retry-After, try again shortly."""
 
     status_code = 503
+
+
+class TooLarge(ServiceError):
+    status_code = 413

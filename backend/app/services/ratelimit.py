@@ -1,5 +1,6 @@
 """Sliding windows in Redis (one sorted set each, one Lua script per check), shared by every
-backend process: messages per user, failed logins per account and per address, sign-ups per
+backend process: messages per user (counted by app.services.quotas, whose script checks the
+daily quotas too), failed logins per account and per address, sign-ups per
 address. A Redis outage fails open: it must not stop people from chatting or signing in."""
 
 import logging
@@ -61,13 +62,6 @@ async def within(
     if wait_ms:
         retry_after = max(1, math.ceil(wait_ms / 1000))
         raise RateLimited(f"{what}; try again in {retry_after}s", retry_after)
-
-
-async def take(c: Container, user_id: uuid.UUID) -> None:
-    """One message of `user_id`, or 429 past USER_MESSAGES_PER_MINUTE."""
-    limit = c.settings.USER_MESSAGES_PER_MINUTE
-    what = f"too many messages: at most {limit} per minute"
-    await within(c, c.keys.ratelimit(user_id), MESSAGE_WINDOW_S, limit, what)
 
 
 async def record(c: Container, key: str, window_s: float) -> None:

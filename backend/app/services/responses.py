@@ -16,15 +16,17 @@ from uuid import UUID
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal_column, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.core.container import Container
 from app.core.queue_messages import GeminiResponse
 from app.db.models import FINAL_STATUSES, Message
+from app.services import quotas, titles
 from app.services.broker import BrokerUnavailable
 from app.services.messages import completed_event, status_event
+from app.services.tree import siblings_sql
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ def _changes(response: GeminiResponse) -> dict[str, Any]:
         changes["model"] = response.model[:100]  # the column's width
     if response.content is not None:
         changes["content"] = response.content
+    if response.thoughts:
+        changes["thoughts"] = response.thoughts
     if response.usage is not None:
         changes["prompt_tokens"] = response.usage.prompt_tokens
         changes["completion_tokens"] = response.usage.completion_tokens
@@ -79,6 +83,8 @@ async def apply(
     One UPDATE whose WHERE holds the staleness rules, in autocommit: a single round trip.
     A redelivered response that changes nothing still returns the event of the stored state:
     the process that applied it may have died between its commit and its event."""
+    if response.kind == "title":
+        return await titles.apply(c, response)
     current = Message.request_id == response.request_id
     query = update(Message).where(current, Message.status.not_in(FINAL_STATUSES))
     if response.status == "retrying":
@@ -89,14 +95,24 @@ async def apply(
                 and_(Message.attempt == response.attempt, Message.status != "retrying"),
             )
         )
-    query = query.values(_changes(response)).returning(*Message.__table__.columns)
+    # The siblings come in the same round trip: message.completed carries the whole message.
+    siblings = literal_column(siblings_sql("messages")).label("sibling_ids")
+    query = query.values(_changes(response)).returning(*Message.__table__.columns, siblings)
+    usage = response.usage if response.status != "retrying" else None
+    if usage is not None:
+        # The reply's tokens go into the day's usage in the same statement.
+        prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+        query = quotas.with_reply_usage(query, response.key_id, prompt, completion)
     async with c.autocommit.connect() as conn:
         message = (await conn.execute(query)).first()
         if message is None and redelivered:
             # Changed nothing now: announce the stored state once more.
             message = (
-                await conn.execute(select(*Message.__table__.columns).where(current))
+                await conn.execute(select(*Message.__table__.columns, siblings).where(current))
             ).first()
+    counted_for = getattr(message, "usage_user_id", None)  # None: this changed nothing
+    if usage is not None and counted_for is not None:
+        await quotas.add_tokens(c, counted_for, message.usage_day, prompt + completion)
     return [_state_event(message)] if message is not None else []
 
 

@@ -170,3 +170,235 @@ export interface CompletedEvent {
 export interface ResetEvent {
   message_id: string
 }
+
+// Message tree (CONTRACTS.md "Message tree"): these merge into the interfaces above.
+export interface Message {
+  /** The message this one follows; null for a chat's first question (and its edits). */
+  parent_id: string | null
+  /** The messages sharing this one's parent, oldest first, this one included. */
+  sibling_ids: string[]
+}
+
+export interface StatusEvent {
+  /** Set by the backend's events; the worker's (`streaming`, `queued`) leave it out. */
+  parent_id?: string | null
+}
+
+export interface ResetEvent {
+  parent_id?: string | null
+}
+
+// Search, export and import, share links (CONTRACTS.md, "Search, export, share").
+
+/** One hit of GET /api/search: `highlights` are [start, end) offsets into `snippet`, in
+ * UTF-16 code units (JavaScript string indexes). A title hit has no message_id. */
+export interface SearchHit {
+  chat_id: string
+  chat_title: string
+  message_id: string | null
+  role: 'user' | 'assistant' | null
+  snippet: string
+  highlights: [number, number][]
+  created_at: string
+}
+
+export interface SearchPage {
+  items: SearchHit[]
+  next: string | null
+}
+
+export interface ImportAnswer {
+  imported: number
+  chats: { id: string; title: string }[]
+}
+
+export interface ShareLink {
+  id: string
+  title: string
+  shared_at: string
+  message_count: number
+}
+
+/** The token and url are shown this once: the server keeps only a hash. */
+export interface ShareCreated extends Omit<ShareLink, 'title'> {
+  token: string
+  url: string
+}
+
+export interface SharedChat {
+  title: string
+  messages: { role: 'user' | 'assistant'; content: string; created_at: string }[]
+  shared_at: string
+}
+
+// Teams: user administration, invites, the audit log, account settings (docs/CONTRACTS.md, "Teams").
+export interface UserLimits {
+  messages_per_day: number | null
+  tokens_per_day: number | null
+}
+
+export interface AdminUser {
+  id: string
+  email: string
+  is_admin: boolean
+  disabled: boolean
+  sso: boolean
+  created_at: string
+  last_seen_at: string | null
+  usage_today: { messages: number; tokens: number }
+  limits: UserLimits
+}
+
+export interface AdminUserPage {
+  items: AdminUser[]
+  next: string | null
+}
+
+export interface AdminUserChanges {
+  is_admin?: boolean
+  disabled?: boolean
+  limits?: Partial<UserLimits>
+}
+
+export interface OneTimeLink {
+  token: string
+  url: string
+  expires_at: string
+}
+
+export interface InviteCreated extends OneTimeLink {
+  id: string
+  email: string | null
+}
+
+export interface Invite {
+  id: string
+  email: string | null
+  created_at: string
+  expires_at: string
+  used_at: string | null
+  used_by: string | null
+  status: 'open' | 'used' | 'expired'
+}
+
+export interface AuditEntry {
+  id: number
+  actor_email: string
+  action: string
+  target: string | null
+  detail: Record<string, unknown>
+  created_at: string
+}
+
+export interface AuditPage {
+  items: AuditEntry[]
+  next: number | null
+}
+
+export interface LoginSessionInfo {
+  id: string
+  device: string | null
+  created_at: string
+  last_seen_at: string | null
+  current: boolean
+}
+
+export interface AuthOptions {
+  registration: 'true' | 'false' | 'invite'
+  password_login: boolean
+  sso: boolean
+}
+
+// Quotas and usage (CONTRACTS.md "Quotas and usage"). Days are UTC, `date` is YYYY-MM-DD.
+export interface UsageDay {
+  date: string
+  model: string
+  messages: number
+  prompt_tokens: number
+  completion_tokens: number
+}
+
+export interface UsageLimits {
+  /** null: no limit. */
+  messages_per_day: number | null
+  tokens_per_day: number | null
+}
+
+export interface UsageReport {
+  days: UsageDay[]
+  today: { messages: number; tokens: number }
+  limits: UsageLimits
+  /** The next 00:00 UTC, when the daily counts start again. */
+  resets_at: string
+}
+
+export type UsageGroupBy = 'user' | 'model' | 'key'
+
+export interface AdminUsageDay extends UsageDay {
+  user_id?: string | null
+  email?: string | null
+  /** group_by=key: `messages` counts the replies that key gave. */
+  key_id?: string | null
+}
+
+export interface AdminUsageReport {
+  group_by: UsageGroupBy
+  days: AdminUsageDay[]
+  resets_at: string
+}
+
+/** A stored reply's time to answer (not in every Message the events carry). */
+export interface MessageTiming {
+  latency_ms?: number | null
+}
+
+// Generation settings, thoughts and generated titles (CONTRACTS.md "Rendering and settings").
+/** Sent to Gemini as `generationConfig`; null or absent: the model's default. */
+export interface GenerationSettings {
+  temperature?: number | null
+  top_p?: number | null
+  max_output_tokens?: number | null
+  /** 2.5 models only: -1 lets the model decide, 0 turns thinking off where the model allows. */
+  thinking_budget?: number | null
+  include_thoughts?: boolean | null
+  stop_sequences?: string[] | null
+}
+
+/** A model's accepted ranges, `[low, high]`, from `GET /api/models`. */
+export interface ModelRanges {
+  temperature: [number, number]
+  top_p: [number, number]
+  max_output_tokens: [number, number]
+  /** null: the model does not think. */
+  thinking_budget: [number, number] | null
+  thinking_off: boolean
+  max_stop_sequences: number
+}
+
+export interface Chat {
+  settings?: GenerationSettings
+}
+
+export interface ChatChanges {
+  settings?: GenerationSettings | null
+}
+
+export interface Message {
+  /** The model's thought summaries, when the chat's settings ask for them. */
+  thoughts?: string | null
+}
+
+export interface Models {
+  ranges?: Record<string, ModelRanges>
+}
+
+export interface ThoughtEvent {
+  message_id: string
+  seq: number
+  text: string
+}
+
+export interface ChatTitleEvent {
+  chat_id: string
+  title: string
+}

@@ -24,6 +24,8 @@ async function mountSidebar(items: Chat[], state: Record<string, unknown> = {}) 
       { path: '/c/:chatId', name: 'chat', component: { template: '<div />' } },
       { path: '/admin', name: 'admin', component: { template: '<div />' } },
       { path: '/account', name: 'account', component: { template: '<div />' } },
+      { path: '/usage', name: 'usage', component: { template: '<div />' } },
+      { path: '/admin/usage', name: 'admin-usage', component: { template: '<div />' } },
       { path: '/signin', name: 'signin', component: { template: '<div />' } },
     ],
   })

@@ -4,11 +4,10 @@ import MessageItem from './MessageItem.vue'
 import { message } from '@/test/fakeBackend'
 import type { Message } from '@/api'
 
-function mountItem(fields: Partial<Message>, props: { isLast?: boolean; maxRetries?: number; chatModel?: string } = {}) {
+function mountItem(fields: Partial<Message>, props: { maxRetries?: number; chatModel?: string } = {}) {
   return mount(MessageItem, {
     props: {
       message: message({ id: 'm1', ...fields }),
-      isLast: props.isLast ?? false,
       maxRetries: props.maxRetries ?? null,
       chatModel: props.chatModel ?? null,
     },
@@ -73,8 +72,8 @@ describe('MessageItem', () => {
     expect(wrapper.find('[data-test=retry]').exists()).toBe(true)
   })
 
-  it('offers Regenerate only on the last completed reply', () => {
-    expect(mountItem({ content: 'ok' }, { isLast: true }).find('[data-test=regenerate]').exists()).toBe(true)
-    expect(mountItem({ content: 'ok' }, { isLast: false }).find('[data-test=regenerate]').exists()).toBe(false)
+  it('offers Regenerate on every completed reply, not on one being written', () => {
+    expect(mountItem({ content: 'ok' }).find('[data-test=regenerate]').exists()).toBe(true)
+    expect(mountItem({ status: 'pending' }).find('[data-test=regenerate]').exists()).toBe(false)
   })
 })

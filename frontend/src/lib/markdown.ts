@@ -15,6 +15,7 @@ import sql from 'highlight.js/lib/languages/sql'
 import typescript from 'highlight.js/lib/languages/typescript'
 import xml from 'highlight.js/lib/languages/xml'
 import yaml from 'highlight.js/lib/languages/yaml'
+import { ref } from 'vue'
 
 const languages = { bash, css, go, java, javascript, json, python, rust, sql, typescript, xml, yaml }
 for (const [name, language] of Object.entries(languages)) hljs.registerLanguage(name, language)
@@ -36,7 +37,8 @@ function codeBlock(code: string, lang: string): string {
     : md.utils.escapeHtml(code)
   return (
     `<div class="code-block"><div class="code-head"><span>${md.utils.escapeHtml(lang || 'text')}</span>` +
-    `<button type="button" class="copy-code" data-copy-code aria-label="Copy code">Copy</button></div>` +
+    `<span class="code-tools"><button type="button" class="copy-code" data-wrap-code aria-pressed="false" aria-label="Wrap long lines">Wrap</button>` +
+    `<button type="button" class="copy-code" data-copy-code aria-label="Copy code">Copy</button></span></div>` +
     `<pre><code class="hljs">${body}</code></pre></div>`
   )
 }
@@ -74,6 +76,20 @@ export function sanitize(html: string): string {
   })
 }
 
+// Math is rendered once KaTeX has loaded; `mathVersion` changes then, so views render again.
+const MATH_HINT = /\$|\\\(|\\\[/
+export const mathVersion = ref(0)
+let mathLoading: Promise<void> | null = null
+
+export function loadMath(): Promise<void> {
+  mathLoading ??= import('./math').then(({ installMath }) => {
+    installMath(md)
+    mathVersion.value += 1
+  })
+  return mathLoading
+}
+
 export function renderMarkdown(source: string): string {
+  if (mathLoading === null && MATH_HINT.test(source)) void loadMath()
   return sanitize(md.render(source))
 }

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { api, ApiError, type User } from '@/api'
+import { api, ApiError, teamsApi, type User } from '@/api'
 
 export const useAuthStore = defineStore('auth', () => {
   const user = ref<User | null>(null)
@@ -27,8 +27,9 @@ export const useAuthStore = defineStore('auth', () => {
     user.value = answer.user
   }
 
-  async function signUp(email: string, password: string): Promise<void> {
-    await api.register(email, password)
+  async function signUp(email: string, password: string, invite: string | null = null): Promise<void> {
+    if (invite) await teamsApi.registerWithInvite(email, password, invite)
+    else await api.register(email, password)
     await signIn(email, password)
   }
 

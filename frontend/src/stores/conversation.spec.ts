@@ -172,8 +172,8 @@ describe('conversation store', () => {
     answer.resolve(
       json(
         {
-          user_message: message({ id: 'u2', role: 'user', content: 'Again' }),
-          assistant_message: message({ id: 'a2', status: 'pending' }),
+          user_message: message({ id: 'u2', role: 'user', content: 'Again', parent_id: 'a1' }),
+          assistant_message: message({ id: 'a2', status: 'pending', parent_id: 'u2' }),
         },
         202,
       ),

@@ -14,9 +14,12 @@ import {
   type MessageStatus,
   type ResetEvent,
   type StatusEvent,
+  type ChatTitleEvent,
+  type ThoughtEvent,
 } from '@/api'
 import { openEventStream, type SseFrame, type StreamHandle, type StreamState } from '@/api/sse'
 import { useChatsStore } from './chats'
+import { dailyLimitOf, quotaText } from '@/lib/usage'
 
 /**
  * What the event stream (or an HTTP answer) told us about a message beyond the last
@@ -30,6 +33,9 @@ interface Overlay {
   text: string | null
   /** The next delta seq expected; a lower one is a replayed duplicate. */
   nextSeq: number
+  /** Thoughts streamed in the current attempt (`message.thought`), with their own seq. */
+  thoughts?: string | null
+  nextThoughtSeq?: number
   attempt?: number
   nextAttemptAt?: string | null
   error?: string | null
@@ -40,6 +46,21 @@ interface Overlay {
 }
 
 export type ConnectionState = StreamState | 'idle'
+
+/**
+ * The messages known only from events and answers that continue the branch ending at `tip`:
+ * each follows the one before it (the newest, should two share a parent). A message of another
+ * branch (one still being answered after a switch) is not shown.
+ */
+export function continuation(tip: string | null, extra: Message[]): Message[] {
+  const children = new Map<string | null, Message[]>()
+  for (const m of extra) children.set(m.parent_id, [...(children.get(m.parent_id) ?? []), m])
+  const chain: Message[] = []
+  for (let next = children.get(tip); next?.length; next = children.get(chain.at(-1)!.id)) {
+    chain.push(next.reduce((a, b) => (b.created_at > a.created_at ? b : a)))
+  }
+  return chain
+}
 
 /** How often a chat with a reply in progress re-reads its messages, whatever the stream says. */
 const SAFETY_POLL_MS = 20_000
@@ -60,6 +81,7 @@ export function describeSendError(err: unknown, maxChars: number): string {
       case 422:
         return describeDetail(err.detail) || `A message must not be empty or longer than ${maxChars} characters.`
       case 429:
+        if (dailyLimitOf(err)) return quotaText(err)
         if (describeDetail(err.detail).includes('saturated'))
           return err.retryAfter !== null
             ? `Every Gemini key is busy and the queue is full. Try again in ${err.retryAfter} s.`
@@ -104,6 +126,7 @@ export const useConversationStore = defineStore('conversation', () => {
       ...message,
       status: overlay.status ?? message.status,
       content: overlay.text ?? message.content,
+      thoughts: overlay.thoughts ?? message.thoughts ?? null,
       attempt: overlay.attempt ?? message.attempt,
       error: overlay.error !== undefined ? overlay.error : message.error,
       next_attempt_at: overlay.nextAttemptAt !== undefined ? overlay.nextAttemptAt : (message.next_attempt_at ?? null),
@@ -118,15 +141,24 @@ export const useConversationStore = defineStore('conversation', () => {
     const extra = Object.values(overlays.value)
       .filter((o): o is Overlay & { message: Message } => !!o.message && !known.has(o.message.id))
       .map((o) => view(o.message, o))
-      .sort((a, b) => a.created_at.localeCompare(b.created_at) || (a.role === 'user' ? -1 : 1))
-    return list.concat(extra)
+    return list.concat(continuation(list.at(-1)?.id ?? null, extra))
   })
+
+  /** Drops the shown messages after `parentId` (null: all of them), and what we knew of them:
+   * an edit or a regenerate grows a new branch there. */
+  function cutAfter(parentId: string | null): void {
+    const shown = messages.value
+    const keep = parentId === null ? 0 : shown.findIndex((m) => m.id === parentId) + 1
+    const kept = new Set(shown.slice(0, keep).map((m) => m.id))
+    const dropped = shown.slice(keep).map((m) => m.id)
+    snapshots.value = snapshots.value.filter((m) => kept.has(m.id))
+    for (const id of dropped) delete overlays.value[id]
+  }
 
   /** The reply still being produced, if any: the composer waits for it. */
   const activeReply = computed(() =>
     messages.value.findLast((m) => m.role === 'assistant' && !isFinal(m.status)) ?? null,
   )
-  const lastAssistant = computed(() => messages.value.findLast((m) => m.role === 'assistant') ?? null)
 
   function overlayFor(messageId: string): Overlay {
     let overlay = overlays.value[messageId]
@@ -158,6 +190,7 @@ export const useConversationStore = defineStore('conversation', () => {
     if (data.status === 'streaming' || data.status === 'pending') {
       overlay.text = ''
       overlay.nextSeq = 0
+      forgetThoughts(overlay)
     }
   }
 
@@ -165,6 +198,20 @@ export const useConversationStore = defineStore('conversation', () => {
     const overlay = overlayFor(data.message_id)
     overlay.text = ''
     overlay.nextSeq = 0
+    forgetThoughts(overlay)
+  }
+
+  function forgetThoughts(overlay: Overlay): void {
+    overlay.thoughts = ''
+    overlay.nextThoughtSeq = 0
+  }
+
+  function applyThought(data: ThoughtEvent): void {
+    const overlay = overlayFor(data.message_id)
+    if (data.seq < (overlay.nextThoughtSeq ?? 0)) return
+    overlay.thoughts = (overlay.thoughts ?? '') + data.text
+    overlay.nextThoughtSeq = data.seq + 1
+    if (!overlay.status || !isFinal(overlay.status)) overlay.status = 'streaming'
   }
 
   function applyCompleted(data: CompletedEvent): void {
@@ -172,6 +219,7 @@ export const useConversationStore = defineStore('conversation', () => {
     overlay.message = data.message
     overlay.status = undefined
     overlay.text = null
+    overlay.thoughts = null
     overlay.attempt = undefined
     overlay.error = undefined
     overlay.nextAttemptAt = undefined
@@ -193,6 +241,10 @@ export const useConversationStore = defineStore('conversation', () => {
         return applyReset(data as ResetEvent)
       case 'message.completed':
         return applyCompleted(data as CompletedEvent)
+      case 'message.thought':
+        return applyThought(data as ThoughtEvent)
+      case 'chat.title':
+        return useChatsStore().rename((data as ChatTitleEvent).chat_id, (data as ChatTitleEvent).title)
     }
   }
 
@@ -205,6 +257,7 @@ export const useConversationStore = defineStore('conversation', () => {
     if (!newerEvents) {
       overlay.status = undefined
       overlay.text = null
+      overlay.thoughts = null
       overlay.nextSeq = 0
       overlay.attempt = undefined
       overlay.error = undefined
@@ -330,6 +383,46 @@ export const useConversationStore = defineStore('conversation', () => {
     }
   }
 
+  /** Sends `content` in place of the question `messageId`: a sibling of it, with a new reply. */
+  async function edit(messageId: string, content: string, maxChars: number): Promise<boolean> {
+    const id = chatId.value
+    const question = messages.value.find((m) => m.id === messageId)
+    if (!id || !question) return false
+    sending.value = true
+    sendError.value = null
+    const sentAt = tick
+    try {
+      const answer = await api.sendAfter(id, content, question.parent_id)
+      if (id !== chatId.value) return true
+      cutAfter(question.parent_id)
+      absorb(answer.user_message, sentAt)
+      absorb(answer.assistant_message, sentAt)
+      void useChatsStore().refreshChat(id)
+      return true
+    } catch (err) {
+      if (id === chatId.value) sendError.value = describeSendError(err, maxChars)
+      return false
+    } finally {
+      sending.value = false
+    }
+  }
+
+  /** Shows the branch through `messageId` (a sibling picked with ‹ ›), down to its newest leaf. */
+  async function showBranch(messageId: string): Promise<void> {
+    const id = chatId.value
+    if (!id) return
+    actionError.value = null
+    const startedAt = tick
+    const generation = ++loadGeneration
+    try {
+      const list = await api.setActive(id, messageId)
+      if (id !== chatId.value || generation !== loadGeneration) return
+      reconcile(list, startedAt)
+    } catch (err) {
+      if (id === chatId.value) actionError.value = `Could not show that version: ${(err as Error).message}`
+    }
+  }
+
   async function cancel(messageId: string): Promise<void> {
     const id = chatId.value
     if (!id) return
@@ -355,11 +448,13 @@ export const useConversationStore = defineStore('conversation', () => {
     try {
       const message = await api.retry(id, messageId)
       if (id !== chatId.value) return
+      // A completed reply is regenerated as a new sibling: the branch grows from its question.
+      if (message.id !== messageId) cutAfter(message.parent_id)
       absorb(message, sentAt)
       void useChatsStore().refreshChat(id)
     } catch (err) {
       if (id !== chatId.value) return
-      // A 409 here says why (already running, only the last reply can be regenerated).
+      // A 409 here says why (a reply is already running in this chat).
       actionError.value = err instanceof ApiError && err.status === 409 ? `Cannot retry: ${err.message}.` : describeSendError(err, 0)
     }
   }
@@ -386,7 +481,6 @@ export const useConversationStore = defineStore('conversation', () => {
     actionError,
     drafts,
     activeReply,
-    lastAssistant,
     open,
     openNew,
     close,
@@ -395,6 +489,8 @@ export const useConversationStore = defineStore('conversation', () => {
     send,
     cancel,
     retry,
+    edit,
+    showBranch,
     applyFrame,
   }
 })

@@ -117,6 +117,8 @@ export function message(fields: Partial<Message> & Pick<Message, 'id'>): Message
     created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, counter)).toISOString(),
     completed_at: null,
     next_attempt_at: null,
+    parent_id: null,
+    sibling_ids: [fields.id],
     ...fields,
   }
 }

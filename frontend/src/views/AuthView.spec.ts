@@ -77,3 +77,15 @@ describe('AuthView', () => {
     expect(router.currentRoute.value.name).toBe('new')
   })
 })
+
+describe('AuthView with invites', () => {
+  it('shows why an invite-only server refuses a sign-up', async () => {
+    const { wrapper, auth } = await mountAuth('signup', true)
+    vi.mocked(auth.signUp).mockRejectedValue(new ApiError(403, 'sign-up on this server needs an invite'))
+    await wrapper.get('input[name=email]').setValue('ada@example.com')
+    await wrapper.get('input[name=password]').setValue('long enough')
+    await wrapper.get('form').trigger('submit')
+    await flushPromises()
+    expect(wrapper.get('[role=alert]').text()).toBe('sign-up on this server needs an invite')
+  })
+})

@@ -178,8 +178,10 @@ class GeminiApi:
 
     async def stream(
         self, kid: str, model: str, request: GeminiRequest, state: StreamState
-    ) -> AsyncIterator[str]:
-        """Yields the reply's text deltas; raises GeminiFailure when the call goes wrong."""
+    ) -> AsyncIterator[tuple[str, bool]]:
+        """Yields the reply's text deltas, each with whether it is a thought (`part.thought`:
+        only sent when the request's thinking_config asks for thoughts); raises GeminiFailure
+        when the call goes wrong."""
         opened: list[httpx.Response] = []
         _open_responses.set(opened)
         try:
@@ -194,9 +196,13 @@ class GeminiApi:
                             chunk = await anext(chunks)
                         except StopAsyncIteration:
                             break
-                    text = _read_chunk(json.loads(chunk.body) if chunk.body else {}, state)
+                    text, thought = _read_chunk(
+                        json.loads(chunk.body) if chunk.body else {}, state
+                    )
+                    if thought:
+                        yield thought, True
                     if text:
-                        yield text
+                        yield text, False
         except GeminiFailure:
             raise
         except Exception as exc:
@@ -212,8 +218,9 @@ class GeminiApi:
                 await response.aclose()  # a no-op once the answer was read to its end
 
 
-def _read_chunk(chunk: dict, state: StreamState) -> str:
-    """A streamed `GenerateContentResponse` as Google sends it (camelCase JSON)."""
+def _read_chunk(chunk: dict, state: StreamState) -> tuple[str, str]:
+    """A streamed `GenerateContentResponse` as Google sends it (camelCase JSON): its answer
+    text and its thought text."""
     meta = chunk.get("usageMetadata")
     if meta:
         prompt = meta.get("promptTokenCount") or 0
@@ -228,10 +235,16 @@ def _read_chunk(chunk: dict, state: StreamState) -> str:
                             f"Gemini refused this prompt (blocked: {feedback['blockReason']}).")
     candidates = chunk.get("candidates")
     if not candidates:
-        return ""
+        return "", ""
     candidate = candidates[0]
     parts = (candidate.get("content") or {}).get("parts") or ()
-    text = "".join(p["text"] for p in parts if p.get("text") and not p.get("thought"))
+    text = thought = ""
+    for part in parts:
+        if part.get("text"):
+            if part.get("thought"):
+                thought += part["text"]
+            else:
+                text += part["text"]
     reason = candidate.get("finishReason")
     if reason:
         state.finish_reason = reason
@@ -239,4 +252,4 @@ def _read_chunk(chunk: dict, state: StreamState) -> str:
             raise GeminiFailure(
                 Blame.FATAL, "blocked", f"Gemini stopped this reply (finish reason: {reason})."
             )
-    return text
+    return text, thought

@@ -13,6 +13,14 @@ class Turn(BaseModel):
     text: str
 
 
+class TitleSpec(BaseModel):
+    """Set by the backend on a chat's first reply: once it completes, ask for a title."""
+
+    model: str
+    system_instruction: str
+    generation_config: dict[str, Any] = Field(default_factory=dict)
+
+
 class GeminiRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -26,6 +34,11 @@ class GeminiRequest(BaseModel):
     generation_config: dict[str, Any] = Field(default_factory=dict)
     attempt: int = Field(0, ge=0)
     user_id: Id | None = None  # whose request: the key pool's line is fair per user
+    # A reply that names its chat once it completes (left out when None).
+    title: TitleSpec | None = Field(None, exclude_if=lambda v: v is None)
+    # "title": a request this worker made from a completed reply's TitleSpec; its answer goes
+    # back as a `kind: "title"` response and never into the chat's events.
+    kind: Literal["reply", "title"] = Field("reply", exclude_if=lambda v: v == "reply")
 
 
 class ResponseError(BaseModel):
@@ -57,6 +70,9 @@ class GeminiResponse(BaseModel):
     key_id: str | None = None
     latency_ms: int | None = None
     model: str | None = None  # completed: the model that answered
+    # The model's thought summaries, when the request asked for them (left out when empty).
+    thoughts: str = Field("", exclude_if=lambda v: not v)
+    kind: Literal["reply", "title"] = Field("reply", exclude_if=lambda v: v == "reply")
 
     @field_serializer("next_attempt_at")
     def _iso_utc(self, value: datetime | None) -> str | None:

@@ -1,7 +1,8 @@
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from app.api.deps import SESSION_COOKIE, ClientAddress, ContainerDep, CurrentUser
-from app.api.schemas import Credentials, LoginIn, PasswordChange, TokenOut, UserOut
+from app.api.schemas import LoginIn, PasswordChange, TokenOut, UserOut
+from app.api.schemas_teams import RegisterIn
 from app.services import accounts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -14,13 +15,21 @@ def _ended() -> Response:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def register(body: Credentials, c: ContainerDep, address: ClientAddress):
-    return await accounts.register(c, body.email, body.password, address)
+async def register(body: RegisterIn, c: ContainerDep, address: ClientAddress):
+    return await accounts.register(c, body.email, body.password, address, body.invite)
 
 
 @router.post("/login", response_model=TokenOut)
-async def login(body: LoginIn, response: Response, c: ContainerDep, address: ClientAddress):
-    token, user = await accounts.login(c, body.email, body.password, address)
+async def login(
+    body: LoginIn, request: Request, response: Response, c: ContainerDep, address: ClientAddress
+):
+    device = request.headers.get("user-agent")
+    token, user = await accounts.login(c, body.email, body.password, address, device)
+    set_session_cookie(response, c, token)
+    return TokenOut(access_token=token, user=UserOut.model_validate(user))
+
+
+def set_session_cookie(response: Response, c: ContainerDep, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -30,7 +39,6 @@ async def login(body: LoginIn, response: Response, c: ContainerDep, address: Cli
         secure=c.settings.COOKIE_SECURE,
         path="/",
     )
-    return TokenOut(access_token=token, user=UserOut.model_validate(user))
 
 
 @router.post("/password", status_code=status.HTTP_204_NO_CONTENT)

@@ -15,7 +15,8 @@ async def create_chat(
     user: CurrentUser, db: SessionDep, c: ContainerDep, body: ChatIn | None = None
 ):
     body = body or ChatIn()
-    chat = await chats.create(db, c, user.id, body.title, body.model, body.system_prompt)
+    settings = body.settings.model_dump(exclude_none=True) if body.settings else None
+    chat = await chats.create(db, c, user.id, body.title, body.model, body.system_prompt, settings)
     return chats.out(c, chat)
 
 

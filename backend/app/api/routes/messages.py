@@ -1,6 +1,7 @@
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from app.api.deps import ContainerDep, CurrentUser, SessionDep
 from app.api.schemas import MessageIn, MessageOut, SendOut
@@ -11,7 +12,9 @@ router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"])
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=SendOut)
 async def send_message(chat_id: UUID, body: MessageIn, user: CurrentUser, c: ContainerDep):
-    question, reply = await messages.send(c, user.id, chat_id, body.content)
+    # An explicit `parent_id: null` is an edit of the first question; no parent_id follows on.
+    parent = body.parent_id if "parent_id" in body.model_fields_set else messages.FOLLOW_ACTIVE_LEAF
+    question, reply = await messages.send(c, user.id, chat_id, body.content, parent)
     return SendOut(
         user_message=MessageOut.model_validate(question),
         assistant_message=MessageOut.model_validate(reply),
@@ -19,8 +22,16 @@ async def send_message(chat_id: UUID, body: MessageIn, user: CurrentUser, c: Con
 
 
 @router.get("", response_model=list[MessageOut])
-async def list_messages(chat_id: UUID, user: CurrentUser, db: SessionDep):
-    return await messages.list_for_chat(db, user.id, chat_id)
+async def list_messages(
+    chat_id: UUID,
+    user: CurrentUser,
+    db: SessionDep,
+    view: Annotated[
+        Literal["active", "tree"],
+        Query(description="`active`: the active branch; `tree`: every message"),
+    ] = "active",
+):
+    return await messages.list_for_chat(db, user.id, chat_id, view)
 
 
 @router.post(

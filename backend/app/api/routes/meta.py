@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import ContainerDep, CurrentUser
 from app.api.schemas import ConfigOut, HealthOut, ModelsOut
-from app.services import health
+from app.services import generation, health
 
 router = APIRouter(tags=["meta"])
 
@@ -22,13 +22,16 @@ async def get_health(c: ContainerDep):
 
 @router.get("/models", response_model=ModelsOut)
 async def get_models(_: CurrentUser, c: ContainerDep):
-    return ModelsOut(default=c.settings.GEMINI_MODEL, models=c.settings.GEMINI_MODELS)
+    ranges = {m: generation.describe(m) for m in c.settings.GEMINI_MODELS}
+    return ModelsOut(
+        default=c.settings.GEMINI_MODEL, models=c.settings.GEMINI_MODELS, ranges=ranges
+    )
 
 
 @router.get("/config", response_model=ConfigOut)
 async def get_config(c: ContainerDep):
     return ConfigOut(
-        allow_registration=c.settings.ALLOW_REGISTRATION,
+        allow_registration=c.settings.ALLOW_REGISTRATION != "false",
         max_message_chars=c.settings.MAX_MESSAGE_CHARS,
         max_retries=c.settings.QUEUE_MAX_RETRIES,
     )
