@@ -33,6 +33,7 @@ from app.api.routes import (
     sso,
     transfer,
     tree,
+    uploads,
     usage,
 )
 from app.api.schemas import ERROR_RESPONSES
@@ -51,6 +52,7 @@ from app.services.keyregistry import restore_forever
 from app.services.open_streams import OpenStreams
 from app.services.outbox import relay_forever
 from app.services.responses import ResponseConsumer
+from app.services.uploads import sweep_forever as upload_sweep_forever
 
 log = logging.getLogger("app")
 
@@ -115,6 +117,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(c.open_streams.check_forever(c.autocommit), name="stream-check"),
         asyncio.create_task(restore_forever(c), name="key-registry"),
         asyncio.create_task(session_ends.listen_forever(c), name="session-ends"),
+        asyncio.create_task(upload_sweep_forever(c), name="upload-sweep"),
     ]
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection scans only what requests made (50 ms pauses under load otherwise).
@@ -230,6 +233,7 @@ def create_app() -> FastAPI:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(tree.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(usage.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(uploads.router, prefix="/api", responses=ERROR_RESPONSES)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ServiceError, _service_error)
     for down in (OperationalError, InterfaceError, OSError):

@@ -20,6 +20,8 @@ MESSAGE_FIELDS = {
     "created_at",
     "completed_at",
     "thoughts",  # the model's thoughts (test_render_settings.py)
+    "attachments",
+    "attachments_omitted",
 }
 
 

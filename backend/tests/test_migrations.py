@@ -20,6 +20,8 @@ TABLES = {
     "audit_log",
     "shared_chats",
     "usage_daily",
+    "uploads",
+    "upload_data",
 }
 
 

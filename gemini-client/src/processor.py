@@ -9,6 +9,7 @@ from typing import Literal
 
 from .api.failures import Blame, GeminiFailure
 from .api.gemini import GeminiApi, StreamState
+from .attachments import AttachmentStore, Inline
 from .core.config import Settings
 from .core.logging import log
 from .delta_writer import DeltaWriter
@@ -34,13 +35,16 @@ class Outcome:
     latency_ms: int | None = None
     model: str | None = None  # the model that answered (a fallback may differ from the chat's)
     thoughts: str = ""  # the model's thought summaries (only when the request asks for them)
+    attachments_omitted: int | None = None
 
 
 class Processor:
     def __init__(
-        self, settings: Settings, pool: KeyPool, api: GeminiApi, events: ChatEvents
+        self, settings: Settings, pool: KeyPool, api: GeminiApi, events: ChatEvents,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self._settings = settings
+        self.attachments = attachments or AttachmentStore(settings)
         self._pool = pool
         self._api = api
         self._events = events
@@ -48,11 +52,17 @@ class Processor:
 
     async def run(self, request: GeminiRequest, redelivered: bool) -> Outcome:
         started = time.monotonic()
-        outcome = await self._run(request, redelivered)
+        try:
+            async with self.attachments.loaded(request) as inline:
+                outcome = await self._run(request, redelivered, inline)
+                outcome.attachments_omitted = inline.omitted
+        except GeminiFailure as failure:  # the attachments could not be read, or do not fit
+            status = "retry" if failure.blame is Blame.TRANSIENT else "failed"
+            outcome = Outcome(status, failure=failure)
         outcome.latency_ms = round((time.monotonic() - started) * 1000)
         return outcome
 
-    async def _run(self, request: GeminiRequest, redelivered: bool) -> Outcome:
+    async def _run(self, request: GeminiRequest, redelivered: bool, inline: Inline) -> Outcome:
         ids = {"request_id": request.request_id, "attempt": request.attempt}
         settings = self._settings
         model = request.model or settings.gemini_model
@@ -111,7 +121,8 @@ class Processor:
             )
             try:
                 # aclosing: leaving early (cancel, Redis error) closes the upstream call now.
-                async with aclosing(self._api.stream(kid, model, request, state)) as chunks:
+                stream = self._api.stream(kid, model, request, state, inline.parts)
+                async with aclosing(stream) as chunks:
                     async for raw, thought in chunks:
                         if not (text := storable(raw)):
                             continue
@@ -235,4 +246,6 @@ class Processor:
 def _estimate_tokens(request: GeminiRequest) -> int:
     """The prompt's size before the call (about 4 characters a token), for the TPM window."""
     chars = sum(len(turn.text) for turn in request.contents)
-    return (chars + len(request.system_instruction or "")) // 4 + 1
+    # Gemini counts an image as 258 tokens (a PDF 258 a page): a floor for the estimate.
+    files = sum(len(turn.attachments) for turn in request.contents) * 258
+    return (chars + len(request.system_instruction or "")) // 4 + 1 + files

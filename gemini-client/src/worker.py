@@ -160,6 +160,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._connection.close()
         await self._api.aclose()
+        await self._processor.attachments.aclose()
         await self._redis.aclose()
         log.info("worker_stopped")
 
@@ -218,6 +219,7 @@ class Worker:
             attempt=request.attempt, usage=outcome.usage, finish_reason=outcome.finish_reason,
             key_id=outcome.key_id, latency_ms=outcome.latency_ms, model=outcome.model,
             thoughts=outcome.thoughts,
+            attachments_omitted=outcome.attachments_omitted,
         )
         failure = outcome.failure
         if outcome.status in ("completed", "cancelled"):

@@ -1,6 +1,8 @@
 """The stand-in's HTTP app: Gemini's generateContent paths plus a small admin API."""
 
 import asyncio
+import base64
+import binascii
 import json
 import random
 import re
@@ -21,6 +23,7 @@ from .dials import Dials, Fault, key_id
 from .replies import (
     TITLE_INSTRUCTION_START,
     count_tokens,
+    files_note,
     reply_text,
     split_chunks,
     thought_text,
@@ -114,6 +117,39 @@ def _texts(content: dict) -> str:
     return "".join(p.get("text", "") for p in content.get("parts") or [] if isinstance(p, dict))
 
 
+def _inline_parts(content: dict) -> list[tuple[str, bytes]]:
+    """A turn's inline files as Google checks them: a mime type, and data that is base64."""
+    found = []
+    for part in content.get("parts") or []:
+        if not isinstance(part, dict) or "inlineData" not in part:
+            continue
+        inline = part["inlineData"]
+        if not isinstance(inline, dict) or not inline.get("mimeType"):
+            raise ValueError("mime_type is required")
+        try:
+            data = base64.b64decode(inline.get("data") or "", validate=True)
+        except (binascii.Error, TypeError):
+            raise ValueError("data is not valid base64") from None
+        if not data:
+            raise ValueError("data is empty")
+        found.append((inline["mimeType"], data))
+    return found
+
+
+def _without_data(content: dict) -> dict:
+    """What `recent` keeps of a turn: inline files by size and digest, not their bytes."""
+    if not isinstance(content, dict):
+        return content
+    parts = []
+    for part in content.get("parts") or []:
+        if isinstance(part, dict) and isinstance(part.get("inlineData"), dict):
+            data = part["inlineData"].get("data") or ""
+            part = {"inlineData": {"mimeType": part["inlineData"].get("mimeType"),
+                                   "base64_chars": len(data)}}
+        parts.append(part)
+    return {**content, "parts": parts}
+
+
 def _error(body: dict) -> JSONResponse:
     return JSONResponse(body, status_code=body["error"]["code"])
 
@@ -169,11 +205,16 @@ def build_app(dials: Dials) -> Starlette:
             wait, per, limit = over
             return _429(kid, model, wire.quota_exceeded(model, limit, wait, per))
 
+        try:
+            received = [_inline_parts(c) for c in contents if isinstance(c, dict)]
+        except ValueError as bad:
+            return _error(wire.bad_request(f"Invalid value at inline_data: {bad}"))
         users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
         last_user = _texts(users[-1]) if users else ""
         system = _texts(body.get("systemInstruction") or {}) or None
         standin.recent.append({
-            "key_id": kid, "model": model, "stream": streaming, "contents": contents,
+            "key_id": kid, "model": model, "stream": streaming,
+            "contents": [_without_data(c) for c in contents],
             "systemInstruction": body.get("systemInstruction"),
             "generationConfig": body.get("generationConfig"),
         })
@@ -225,6 +266,7 @@ def build_app(dials: Dials) -> Starlette:
                     text = text[: text.index(stop)]  # Gemini leaves the stop sequence out
             if "[[standin:echo_config]]" in last_user:
                 text += "\n\ngenerationConfig: " + json.dumps(config, sort_keys=True)
+            text += files_note(received[-1] if received else [], sum(len(r) for r in received))
             text += standin.dials.reply_suffix
         pieces = split_chunks(text, standin.dials.chunks)
         frames, done = [], 0

@@ -61,3 +61,16 @@ def split_chunks(text: str, count: int) -> list[str]:
 def count_tokens(text: str) -> int:
     """Google's rule of thumb: about four characters per token."""
     return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def files_note(last_turn_files: list[tuple[str, bytes]], total_files: int) -> str:
+    """What the reply says of the inline files: for each of the last user turn's, its type,
+    size and SHA-256 (so a test proves the exact bytes arrived), and how many the whole request
+    carried (so a test sees older turns' files sent again, or left out). Empty without any."""
+    if not total_files:
+        return ""
+    lines = [
+        f"file {mime} {len(data)} bytes sha256:{hashlib.sha256(data).hexdigest()}"
+        for mime, data in last_turn_files
+    ]
+    return "\n\n" + "\n".join([*lines, f"(inline files in the request: {total_files})"])

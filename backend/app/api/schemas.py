@@ -129,6 +129,8 @@ class MessageIn(Strict):
     role: Literal["user"] = "user"
     # Omitted: follow the chat's active leaf. Null: a new first question (an edit of it).
     parent_id: JsonUUID | None = None
+    # Upload ids (POST /api/uploads), each attached once, by its owner.
+    attachments: list[JsonUUID] = Field(default_factory=list, max_length=100)
 
 
 class ActiveIn(Strict):
@@ -156,6 +158,9 @@ class MessageOut(BaseModel):
     latency_ms: int | None = None
     created_at: datetime
     completed_at: datetime | None
+    attachments: list["AttachmentOut"] = []
+    # A reply: how many older attachments were left out of its request (Gemini's size limit).
+    attachments_omitted: int | None = None
 
 
 class SendOut(BaseModel):
@@ -360,3 +365,26 @@ class AdminUsageOut(BaseModel):
     group_by: Literal["user", "model", "key"]
     days: list[AdminUsageDayOut]
     resets_at: datetime
+
+
+class AttachmentOut(BaseModel):
+    id: UUID
+    name: str
+    mime_type: str
+    size: int
+
+
+class UploadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    name: str
+    mime_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+
+
+MessageOut.model_rebuild()

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     USER_MESSAGES_PER_DAY: int = Field(0, ge=0, le=2**31 - 1)
     USER_TOKENS_PER_DAY: int = Field(0, ge=0)
     HISTORY_MAX_CHARS: int = Field(60000, ge=1)
+    # Attachments (docs/CONTRACTS.md, "Attachments"): one file, one message's files together,
+    # everything one user keeps stored.
+    MAX_UPLOAD_MB: float = Field(20, gt=0)
+    MAX_MESSAGE_UPLOADS_MB: float = Field(50, gt=0)
+    USER_UPLOAD_QUOTA_MB: float = Field(500, gt=0)
     SESSION_TTL_HOURS: float = Field(720, gt=0)
     SESSION_CLEANUP_INTERVAL_SECONDS: float = Field(3600, gt=0)
     # Open event streams (one per open chat tab) per account, over every backend process.

@@ -9,9 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field
 ResponseStatus = Literal["completed", "failed", "retrying", "cancelled"]
 
 
+class AttachmentRef(BaseModel):
+    """An attachment as a request carries it: the worker reads the bytes from PostgreSQL."""
+
+    id: UUID
+    mime_type: str
+    size: int
+
+
 class Turn(BaseModel):
     role: Literal["user", "model"]
     text: str
+    # Left out of the JSON when empty: a turn without files is as it always was.
+    attachments: list[AttachmentRef] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class TitleSpec(BaseModel):
@@ -77,3 +87,5 @@ class GeminiResponse(BaseModel):
     thoughts: str | None = None
     # "title": the answer to a TitleSpec; `content` is the title, no message changes.
     kind: Literal["reply", "title"] = "reply"
+    # Older attachments the worker left out of the request (Gemini's request-size limit).
+    attachments_omitted: int | None = None

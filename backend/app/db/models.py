@@ -14,6 +14,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -146,6 +147,8 @@ class Message(Base):
         Computed("to_tsvector('simple'::regconfig, content)", persisted=True),
         deferred=True,
     )
+    # A reply: older attachments the worker left out of its request (Gemini's size limit).
+    attachments_omitted: Mapped[int | None] = mapped_column(Integer)
 
 
 class OutboxRequest(Base):
@@ -262,3 +265,47 @@ class UsageDaily(Base):
     replies: Mapped[int] = mapped_column(Integer, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Upload(Base):
+    """A file a user uploaded; attached to one of their messages at most once (message_id).
+    No foreign key on message_id: the upload is claimed before its message is written (the
+    send's one insert statement stays as it is); chat_id's cascade deletes it with the chat."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (
+        Index("ix_uploads_unattached", "created_at", postgresql_where=text("message_id IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    chat_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID, ForeignKey("chats.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[uuid.UUID | None] = mapped_column(UUID, index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    # What the worker sends: the downscaled copy of a large image, else the original.
+    send_mime_type: Mapped[str] = mapped_column(String(100))
+    send_size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UploadData(Base):
+    """An upload's bytes, apart from its metadata so that listing never reads them."""
+
+    __tablename__ = "upload_data"
+
+    upload_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    original: Mapped[bytes] = mapped_column(LargeBinary)
+    send: Mapped[bytes | None] = mapped_column(LargeBinary)
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)

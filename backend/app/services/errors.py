@@ -49,3 +49,7 @@ class Busy(RateLimited):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+class UnsupportedType(ServiceError):
+    status_code = 415

@@ -18,7 +18,11 @@ def build_contents(messages: Sequence[StoredTurn], budget_chars: int) -> list[Tu
     """Turns for `messages` (oldest first). Replies that did not complete carry no answer worth
     sending. The newest turn is always kept, whatever its size."""
     turns = [
-        Turn(role="user" if m.role == "user" else "model", text=m.content)
+        Turn(
+            role="user" if m.role == "user" else "model",
+            text=m.content,
+            attachments=getattr(m, "attachments", None) or [],
+        )
         for m in messages
         if m.role == "user" or (m.status == "completed" and m.content)
     ]

@@ -2,7 +2,9 @@
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +17,7 @@ from app.api.schemas import MessageOut
 from app.core.container import Container
 from app.core.queue_messages import GeminiRequest
 from app.db.models import FINAL_STATUSES, OPEN_STATUSES, Message, OutboxRequest, User
-from app.services import generation, quotas, titles, tree
+from app.services import generation, quotas, titles, tree, uploads
 from app.services.chats import CANCEL_FLAG_SECONDS, DEFAULT_TITLE, get_owned, model_in_use
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.history import build_contents
@@ -141,6 +143,12 @@ _HISTORY = f"""
     )
 """
 
+# Each user turn's attachments (references only), beside the history walk: what the worker
+# needs to read their bytes from PostgreSQL (the claim check). ix_uploads_message_id.
+_ATTACHMENTS_OF_H = """(SELECT json_agg(json_build_object(
+        'id', a.id, 'mime_type', a.send_mime_type, 'size', a.send_size) ORDER BY a.created_at, a.id)
+    FROM uploads a WHERE h.role = 'user' AND a.message_id = h.id) AS attachments"""
+
 # The send path is the hottest write of the app: one read and one write statement, each its own
 # transaction (autocommit), instead of an ORM unit of work with a dozen round trips. The read
 # starts at the active leaf (:follow) or at the parent the client named; `busy` uses the partial
@@ -156,7 +164,9 @@ _CHAT_AND_HISTORY = text(
            EXISTS (SELECT 1 FROM messages o WHERE o.chat_id = c.id AND o.role = 'assistant'
                    AND o.status IN ('pending', 'retrying')) AS busy,
            h.id, h.role, h.content, h.status, h.depth,
-           u.messages_per_day, u.tokens_per_day
+           u.messages_per_day, u.tokens_per_day, """
+    + _ATTACHMENTS_OF_H
+    + """
     FROM chats c
     JOIN users u ON u.id = c.user_id
     LEFT JOIN h ON h.used <= :budget OR h.depth = 1
@@ -166,7 +176,9 @@ _CHAT_AND_HISTORY = text(
 )
 _HISTORY_PATH = text(
     _HISTORY.replace("{start}", ":start")
-    + "SELECT role, content, status FROM h WHERE used <= :budget OR depth = 1 ORDER BY seq"
+    + "SELECT role, content, status, "
+    + _ATTACHMENTS_OF_H
+    + " FROM h WHERE used <= :budget OR depth = 1 ORDER BY seq"
 )
 
 # One statement, so all of it or nothing: both messages, the outbox row, the chat's activity and
@@ -204,17 +216,23 @@ class _Turn:
     role: str
     content: str
     status: str
+    attachments: list | None = None
 
 
 FOLLOW_ACTIVE_LEAF: Any = object()  # `parent_id` omitted from a send
 
 
 async def send(
-    c: Container, user_id: UUID, chat_id: UUID, content: str, parent_id: Any = FOLLOW_ACTIVE_LEAF
+    c: Container,
+    user_id: UUID,
+    chat_id: UUID,
+    content: str,
+    parent_id: Any = FOLLOW_ACTIVE_LEAF,
+    attachments: Sequence[UUID] = (),
 ) -> tuple[Any, Any]:
     """The question and the pending reply, as rows with the message's columns and siblings.
-    `parent_id` None starts a new first question (an edit of it)."""
-    if not content.strip():
+    `parent_id` None starts a new first question (an edit of it). `attachments` are upload ids."""
+    if not content.strip() and not attachments:
         raise Invalid("content: must not be empty")
     if len(content) > c.settings.MAX_MESSAGE_CHARS:
         raise Invalid(
@@ -239,7 +257,9 @@ async def send(
         if not rows:
             raise NotFound("chat not found")
         chat = rows[0]
-        history = [_Turn(r.role, r.content, r.status) for r in rows if r.role is not None]
+        history = [
+            _Turn(r.role, r.content, r.status, r.attachments) for r in rows if r.role is not None
+        ]
         parent = next((r for r in rows if r.depth == 1), None)
         if chat.busy:
             raise Conflict(REPLY_IN_PROGRESS)
@@ -251,8 +271,15 @@ async def send(
         await c.admission.admit(c, conn, model_in_use(c, chat.model))
         taken = await quotas.take(c, conn, user_id, chat.messages_per_day, chat.tokens_per_day)
 
-        reply_id, request_id = uuid.uuid4(), uuid.uuid4()
-        history.append(_Turn("user", content, "completed"))
+        reply_id, request_id, question_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        claimed = []
+        if attachments:
+            try:
+                claimed = await uploads.claim(c, conn, user_id, chat_id, question_id, attachments)
+            except Exception:
+                await quotas.give_back(c, taken)  # refused: the question does not count
+                raise
+        history.append(_Turn("user", content, "completed", uploads.for_request(claimed)))
         # The first message names a chat nobody named, until the generated title replaces it.
         first = len(history) == 1 and chat.title_auto
         # The same JSON text is the outbox row's payload and the published body.
@@ -263,7 +290,7 @@ async def send(
         if first and chat.title == DEFAULT_TITLE:
             title = " ".join(content.split())[:AUTO_TITLE_CHARS]
         params = {
-            "question_id": uuid.uuid4(),
+            "question_id": question_id,
             "parent": parent.id if parent is not None else None,
             "reply_id": reply_id,
             "request_id": request_id,
@@ -279,6 +306,8 @@ async def send(
             question, reply = (await conn.execute(_INSERT_TURN, params)).all()
         except IntegrityError as error:
             await quotas.give_back(c, taken)
+            if claimed:
+                await uploads.release(conn, question_id)
             constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
             if constraint == "uq_messages_one_open_reply":
                 raise Conflict(REPLY_IN_PROGRESS) from None
@@ -290,6 +319,10 @@ async def send(
         reply.outbox_id, request_id, body.encode(), chat_id, [status_event(reply)]
     )
     c.outbox.publish_later(c, committed)
+    if claimed:
+        question = SimpleNamespace(
+            **question._mapping, attachments=[uploads.public(r) for r in claimed]
+        )
     return question, reply
 
 

@@ -65,6 +65,8 @@ def _changes(response: GeminiResponse) -> dict[str, Any]:
     }
     if response.model:
         changes["model"] = response.model[:100]  # the column's width
+    if response.attachments_omitted is not None:
+        changes["attachments_omitted"] = response.attachments_omitted
     if response.content is not None:
         changes["content"] = response.content
     if response.thoughts:

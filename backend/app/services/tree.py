@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.schemas import MessageOut
 from app.db.models import Chat, Message
+from app.services import uploads
 from app.services.chats import get_owned
 from app.services.errors import NotFound
 
@@ -25,6 +26,11 @@ def siblings_sql(alias: str) -> str:
         END"""
 
 
+# A message's attachments as MessageOut shows them (ix_uploads_message_id).
+ATTACHMENTS_SQL = """(SELECT coalesce(json_agg(json_build_object(
+        'id', u.id, 'name', u.name, 'mime_type', u.mime_type, 'size', u.size)
+        ORDER BY u.created_at, u.id), '[]') FROM uploads u WHERE u.message_id = p.id)"""
+
 # From the active leaf up to the first question, one primary-key step per message.
 _ACTIVE_PATH = text(
     f"""
@@ -34,7 +40,8 @@ _ACTIVE_PATH = text(
         UNION ALL
         SELECT m.* FROM p JOIN messages m ON m.id = p.parent_id
     )
-    SELECT p.*, {siblings_sql("p")} AS sibling_ids FROM p ORDER BY p.seq
+    SELECT p.*, {siblings_sql("p")} AS sibling_ids, {ATTACHMENTS_SQL} AS attachments
+    FROM p ORDER BY p.seq
     """
 )
 
@@ -87,7 +94,11 @@ async def whole_tree(db: AsyncSession, user_id: UUID, chat_id: UUID) -> list[Mes
     children: dict[UUID | None, list[UUID]] = defaultdict(list)
     for message in messages:
         children[message.parent_id].append(message.id)
-    return [out(message, children[message.parent_id]) for message in messages]
+    attached = await uploads.of_messages(db, chat_id)
+    return [
+        out(message, children[message.parent_id], attached.get(message.id, []))
+        for message in messages
+    ]
 
 
 async def sibling_ids(db: AsyncSession, message: Message) -> list[UUID]:
@@ -99,11 +110,17 @@ async def sibling_ids(db: AsyncSession, message: Message) -> list[UUID]:
     return list(row)
 
 
-def out(message: Any, siblings: list[UUID]) -> MessageOut:
+_NOT_COLUMNS = ("sibling_ids", "attachments")
+
+
+def out(message: Any, siblings: list[UUID], attachments: list[dict] | None = None) -> MessageOut:
+    """`attachments` only for a question: a reply has none."""
     fields = {
-        name: getattr(message, name) for name in MessageOut.model_fields if name != "sibling_ids"
+        name: getattr(message, name) for name in MessageOut.model_fields if name not in _NOT_COLUMNS
     }
-    return MessageOut.model_validate({**fields, "sibling_ids": siblings})
+    return MessageOut.model_validate(
+        {**fields, "sibling_ids": siblings, "attachments": attachments or []}
+    )
 
 
 async def set_active(db: AsyncSession, user_id: UUID, chat_id: UUID, message_id: UUID) -> list[Any]:

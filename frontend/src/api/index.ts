@@ -1,5 +1,5 @@
 // Typed calls of the backend's REST API.
-import { ApiError, NetworkError, notifyUnauthorized, request } from './http'
+import { API_BASE, ApiError, NetworkError, notifyUnauthorized, request } from './http'
 import type {
   Chat,
   ChatChanges,
@@ -14,6 +14,7 @@ import type {
   PoolKey,
   PublicConfig,
   SendAnswer,
+  Upload,
   User,
   ImportAnswer,
   SearchPage,
@@ -69,10 +70,10 @@ export const api = {
 
   messages: (chatId: string, signal?: AbortSignal) =>
     request<Message[]>(`${chatPath(chatId)}/messages`, { signal }),
-  send: (chatId: string, content: string) =>
+  send: (chatId: string, content: string, attachments: string[] = []) =>
     request<SendAnswer>(`${chatPath(chatId)}/messages`, {
       method: 'POST',
-      body: { content, role: 'user' },
+      body: attachments.length ? { content, role: 'user', attachments } : { content, role: 'user' },
     }),
   cancel: (chatId: string, messageId: string) =>
     request<Message>(`${chatPath(chatId)}/messages/${encodeURIComponent(messageId)}/cancel`, {
@@ -190,3 +191,40 @@ export const usageApi = {
   everyone: (groupBy: UsageGroupBy, days = 30) =>
     request<AdminUsageReport>(`/admin/usage?days=${days}&group_by=${groupBy}`),
 }
+
+/** POST /api/uploads with upload progress (fetch reports none), cancellable. */
+export function uploadFile(
+  file: File,
+  onProgress: (fraction: number) => void,
+): { done: Promise<Upload>; abort: () => void } {
+  const xhr = new XMLHttpRequest()
+  const done = new Promise<Upload>((resolve, reject) => {
+    xhr.open('POST', `${API_BASE}/uploads`)
+    xhr.withCredentials = true
+    xhr.setRequestHeader('Accept', 'application/json')
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total)
+    }
+    xhr.onload = () => {
+      let body: unknown = null
+      try {
+        body = JSON.parse(xhr.responseText)
+      } catch {
+        body = null
+      }
+      if (xhr.status === 201) return resolve(body as Upload)
+      if (xhr.status === 401) notifyUnauthorized()
+      const detail = body && typeof body === 'object' && 'detail' in body ? (body as { detail: unknown }).detail : null
+      reject(new ApiError(xhr.status, detail ?? `HTTP ${xhr.status}`))
+    }
+    xhr.onerror = () => reject(new NetworkError())
+    xhr.onabort = () => reject(new DOMException('aborted', 'AbortError'))
+    const form = new FormData()
+    form.append('file', file, file.name)
+    xhr.send(form)
+  })
+  return { done, abort: () => xhr.abort() }
+}
+
+export const uploadUrl = (uploadId: string) => `${API_BASE}/uploads/${encodeURIComponent(uploadId)}`
+export const thumbnailUrl = (uploadId: string) => `${uploadUrl(uploadId)}/thumbnail`

@@ -402,3 +402,30 @@ export interface ChatTitleEvent {
   chat_id: string
   title: string
 }
+
+// Attachments (CONTRACTS.md "Attachments").
+export interface Upload {
+  id: string
+  name: string
+  mime_type: string
+  size: number
+  sha256: string
+  width?: number | null
+  height?: number | null
+  pages?: number | null
+}
+
+export interface Attachment {
+  id: string
+  name: string
+  mime_type: string
+  size: number
+}
+
+// Declared again here (interfaces merge) so the attachment fields stay in this section.
+export interface Message {
+  /** A user message's files. */
+  attachments?: Attachment[]
+  /** A reply: older attachments left out of its request (Gemini's request-size limit). */
+  attachments_omitted?: number | null
+}

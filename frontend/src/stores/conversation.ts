@@ -90,7 +90,10 @@ export function describeSendError(err: unknown, maxChars: number): string {
           ? `You are sending messages too quickly. Try again in ${err.retryAfter} s.`
           : 'You are sending messages too quickly. Wait a moment and try again.'
       case 404:
+        if (describeDetail(err.detail).startsWith('attachments')) return describeDetail(err.detail)
         return 'This chat no longer exists.'
+      case 413:
+        return `Too large: ${describeDetail(err.detail)}.`
     }
     return err.message
   }
@@ -362,14 +365,14 @@ export const useConversationStore = defineStore('conversation', () => {
     void load()
   }
 
-  async function send(content: string, maxChars: number): Promise<boolean> {
+  async function send(content: string, maxChars: number, attachments: string[] = []): Promise<boolean> {
     const id = chatId.value
     if (!id) return false
     sending.value = true
     sendError.value = null
     const sentAt = tick
     try {
-      const answer = await api.send(id, content)
+      const answer = await api.send(id, content, attachments)
       if (id !== chatId.value) return true
       absorb(answer.user_message, sentAt)
       absorb(answer.assistant_message, sentAt)

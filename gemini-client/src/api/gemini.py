@@ -19,7 +19,7 @@ from google.genai import models as sdk_models
 
 from ..core.config import Settings
 from ..core.logging import log
-from ..queue.messages import GeminiRequest, Usage
+from ..queue.messages import GeminiRequest, Turn, Usage
 from . import sdk_lookup
 from .failures import Blame, GeminiFailure, classify, redact
 
@@ -28,6 +28,8 @@ sdk_lookup.install()
 # The SDK needs a turn to convert a request; the body's real ones are put in afterwards.
 _NO_TURN = [{"role": "user", "parts": [{"text": ""}]}]
 _FRAMES_KEPT = 256
+# A turn of files only, whose files no longer fit in the request.
+_LEFT_OUT = "(files attached here were left out: the request would be too large)"
 
 _BLOCKING_FINISH = {
     "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
@@ -161,7 +163,9 @@ class GeminiApi:
         self._frames[cache_key] = frame = (path, body)
         return frame
 
-    async def _open(self, kid: str, model: str, request: GeminiRequest) -> AsyncIterator:
+    async def _open(
+        self, kid: str, model: str, request: GeminiRequest, inline: dict[str, dict]
+    ) -> AsyncIterator:
         """The SDK's streaming request, its answers left as JSON: the SDK would validate every
         streamed chunk into its pydantic models, the worker's largest CPU cost (~30 %), for the
         four fields the worker reads (`_read_chunk`). Errors, error frames within the stream
@@ -170,23 +174,24 @@ class GeminiApi:
         # Turns in the REST shape (camelCase, bytes as base64 text): what the SDK would send for
         # them, built here in one pass.
         contents = [
-            {"role": turn.role, "parts": [{"text": turn.text}]} for turn in request.contents
+            {"role": turn.role, "parts": _parts(turn, inline)} for turn in request.contents
         ]
         api = self._clients[kid].aio.models._api_client
         # A new top-level dict each call: the SDK deletes its `_`-keys from it in place.
         return await api.async_request_streamed("post", path, {**frame, "contents": contents}, None)
 
     async def stream(
-        self, kid: str, model: str, request: GeminiRequest, state: StreamState
+        self, kid: str, model: str, request: GeminiRequest, state: StreamState,
+        inline: dict[str, dict] | None = None,
     ) -> AsyncIterator[tuple[str, bool]]:
         """Yields the reply's text deltas, each with whether it is a thought (`part.thought`:
         only sent when the request's thinking_config asks for thoughts); raises GeminiFailure
-        when the call goes wrong."""
+        when the call goes wrong. `inline`: the attachments' inlineData parts, by upload id."""
         opened: list[httpx.Response] = []
         _open_responses.set(opened)
         try:
             async with asyncio.timeout(self._settings.gemini_timeout_seconds):
-                chunks = await self._open(kid, model, request)
+                chunks = await self._open(kid, model, request, inline or {})
             async with aclosing(chunks):
                 while True:
                     # The connect, the answer's head and each chunk must come within the bound;
@@ -216,6 +221,17 @@ class GeminiApi:
             _open_responses.set(None)
             for response in opened:
                 await response.aclose()  # a no-op once the answer was read to its end
+
+
+def _parts(turn: Turn, inline: dict[str, dict]) -> list[dict]:
+    """A turn's files (those that fit: `inline`, by upload id) before its text, as Google
+    suggests; a turn of files only has no text part (an empty one is refused)."""
+    parts = [inline[str(ref.id)] for ref in turn.attachments if str(ref.id) in inline]
+    if turn.text:
+        parts.append({"text": turn.text})
+    elif not parts:
+        parts.append({"text": _LEFT_OUT if turn.attachments else ""})
+    return parts
 
 
 def _read_chunk(chunk: dict, state: StreamState) -> tuple[str, str]:

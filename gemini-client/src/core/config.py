@@ -87,6 +87,17 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = Field(8.0, ge=0)
     log_level: str = "INFO"
 
+    # Attachments: the worker reads their bytes from PostgreSQL (the claim check: the queue
+    # carries only upload ids). Only needed once a chat has attachments.
+    database_url: str | None = None
+    db_user: str | None = None
+    db_password: str | None = None
+    # Gemini's bound on one request (inline data included); older attachments go first past it.
+    gemini_max_request_mb: float = Field(100, gt=0)
+    # Attachment bytes one worker process holds at once (raw, base64 and the request body
+    # together); replies with attachments wait their turn past it.
+    worker_attachment_memory_mb: float = Field(256, gt=0)
+
     @field_validator("gemini_api_keys", "gemini_proxies", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -167,6 +178,21 @@ class Settings(BaseSettings):
             return self.rabbitmq_url
         user, password = quote(self.rabbitmq_user, safe=""), quote(self.rabbitmq_password, safe="")
         return f"amqp://{user}:{password}@127.0.0.1:5672/"
+
+    @cached_property
+    def postgres_dsn(self) -> str | None:
+        """DATABASE_URL as psycopg takes it (no `+psycopg` driver name), with DB_USER and
+        DB_PASSWORD put in when given apart, as the backend does."""
+        if not self.database_url:
+            return None
+        parts = urlsplit(self.database_url)
+        netloc = parts.netloc
+        if self.db_user and "@" not in netloc:
+            credentials = quote(self.db_user, safe="")
+            if self.db_password:
+                credentials += ":" + quote(self.db_password, safe="")
+            netloc = f"{credentials}@{netloc}"
+        return parts._replace(scheme="postgresql", netloc=netloc).geturl()
 
     def limits(self, model: str) -> Limits:
         """The model's quota per key; KEYS_MAX_PER_MINUTE for models KEYS_LIMITS leaves out."""

@@ -8,9 +8,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 Id = str | int  # kept exactly as the backend sent it
 
 
+class AttachmentRef(BaseModel):
+    """An attachment of a turn: its bytes are read from PostgreSQL by id (the claim check)."""
+
+    id: str = Field(min_length=1)
+    mime_type: str = Field(min_length=1)
+    size: int = Field(ge=0)
+
+
 class Turn(BaseModel):
     role: Literal["user", "model"]
     text: str
+    attachments: list[AttachmentRef] = Field(default_factory=list)
 
 
 class TitleSpec(BaseModel):
@@ -73,6 +82,8 @@ class GeminiResponse(BaseModel):
     # The model's thought summaries, when the request asked for them (left out when empty).
     thoughts: str = Field("", exclude_if=lambda v: not v)
     kind: Literal["reply", "title"] = Field("reply", exclude_if=lambda v: v == "reply")
+    # Older attachments left out of the request (Gemini's size limit); absent without any.
+    attachments_omitted: int | None = Field(None, exclude_if=lambda v: v is None)
 
     @field_serializer("next_attempt_at")
     def _iso_utc(self, value: datetime | None) -> str | None:

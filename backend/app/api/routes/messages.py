@@ -14,7 +14,9 @@ router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"])
 async def send_message(chat_id: UUID, body: MessageIn, user: CurrentUser, c: ContainerDep):
     # An explicit `parent_id: null` is an edit of the first question; no parent_id follows on.
     parent = body.parent_id if "parent_id" in body.model_fields_set else messages.FOLLOW_ACTIVE_LEAF
-    question, reply = await messages.send(c, user.id, chat_id, body.content, parent)
+    question, reply = await messages.send(
+        c, user.id, chat_id, body.content, parent, body.attachments
+    )
     return SendOut(
         user_message=MessageOut.model_validate(question),
         assistant_message=MessageOut.model_validate(reply),
