@@ -3,7 +3,7 @@
 loopback only, with the offline stand-in at fixed latencies. Prints figures; not a pass/fail test.
 
     tests/.venv/bin/python bench/run.py
-        [all | overhead throughput quota perday overload baseline streams] [--quick]
+        [all | overhead throughput quota perday overload baseline streams attachments] [--quick]
         [--profile] [--out bench/results/latest.json]
 
 overhead    POST /messages -> first delta / message.completed, minus the stand-in's own first-chunk
@@ -17,6 +17,8 @@ overload    3 keys x 10/min, twice the quota offered for 2 minutes: waits, order
 baseline    the same stand-in called straight from one asyncio loop with the google-genai SDK
 streams     2,000 open idle event streams on one backend process: the memory each costs, and
             live replies (20 chats) timed without and then with the idle streams open
+attachments 20 concurrent replies each with a 15 MB PDF through one worker: its peak RSS
+            (bench/attachments.py)
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
+from attachments import REPLIES as REPLIES_WITH_FILES  # noqa: E402
+from attachments import bench_attachments  # noqa: E402
 from harness.api import ChatClient  # noqa: E402
 from harness.launch import (  # noqa: E402
     TEST_KEYS,
@@ -871,7 +875,16 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench/results/latest.json"))
     args = parser.parse_args()
     parts = (
-        {"overhead", "throughput", "quota", "perday", "overload", "baseline", "streams"}
+        {
+            "overhead",
+            "throughput",
+            "quota",
+            "perday",
+            "overload",
+            "baseline",
+            "streams",
+            "attachments",
+        }
         if "all" in args.parts
         else set(args.parts)
     )
@@ -935,6 +948,11 @@ def main() -> int:
         with running_stack("benchstreams", workers=args.workers, env=env) as stack:
             wait_healthy(stack.url)
             report["streams"] = asyncio.run(bench_streams(stack, args.quick))
+    if "attachments" in parts:
+        print(f"attachments stack: one worker, {REPLIES_WITH_FILES} replies with a 15 MB PDF each")
+        with running_stack("benchfiles", workers=1, env=BASE_ENV) as stack:
+            wait_healthy(stack.url)
+            report["attachments"] = asyncio.run(bench_attachments(stack, args.quick))
     if "baseline" in parts:
         print("baseline: the stand-in alone, called through google-genai", flush=True)
         with running_stack("benchdirect", components=("standin",), env=BASE_ENV) as stack:

@@ -4,12 +4,15 @@ body). Not the Files API: a file uploaded there belongs to the project of the ke
 it, and the pool gives a chat's next turn to whichever key is free.
 
 Memory stays bounded: a reply with attachments holds a share of WORKER_ATTACHMENT_MEMORY_MB
-(about four times the raw bytes: the bytes read, their base64 text, the JSON body and its
-encoded copy) from before the read until its stream ends; replies past the budget wait.
+(about five times the raw bytes, as measured: the bytes read, their base64 text, the JSON
+body and its encoded copy) from before the read until its stream ends; replies past the budget wait.
 """
 
 import asyncio
 import base64
+import ctypes
+import ctypes.util
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,8 +22,8 @@ from .core.config import Settings
 from .queue.messages import GeminiRequest
 
 MB = 1024 * 1024
-# Bytes a reply holds per raw byte sent, at its peak (see above).
-_HELD_PER_BYTE = 4
+# Bytes a reply holds per raw byte sent, at its peak (see above; docs/BENCHMARKS.md).
+_HELD_PER_BYTE = 5
 # JSON around one inline part: {"inlineData": {"mimeType": "...", "data": "..."}}.
 _PART_OVERHEAD = 100
 
@@ -73,6 +76,21 @@ def plan(request: GeminiRequest, limit_bytes: int) -> Plan:
             keep.append(str(ref.id))
             raw += ref.size
     return Plan(keep, raw, omitted)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def return_freed_memory() -> None:
+    """Large blocks (the attachments' bytes, base64 text and request bodies) each in their own
+    mapping, given back to the system when freed. Without it glibc raises its mmap threshold
+    after the first such free and serves the next ones from the heap, which rarely shrinks:
+    the worker's RSS then climbs with every attachment (measured in docs/BENCHMARKS.md,
+    "Attachments"). Setting the threshold once also stops that adjustment. glibc only."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
 class MemoryBudget:
@@ -140,7 +158,8 @@ class AttachmentStore:
         pool = await self._connections()
         try:
             async with pool.connection(timeout=10) as conn:
-                cursor = await conn.execute(_READ, (ids, str(chat_id)))
+                # Binary: bytea as its bytes, not as hex text twice their size.
+                cursor = await conn.execute(_READ, (ids, str(chat_id)), binary=True)
                 # One row at a time: each raw copy is gone once its base64 text exists.
                 async for upload_id, mime, data in cursor:
                     into.parts[upload_id] = {"inlineData": {
@@ -170,6 +189,10 @@ class AttachmentStore:
                 yield inline
             finally:
                 inline.parts.clear()
+                # The request body (tens of MB) is held by reference cycles of the HTTP stack's
+                # request and response objects; the collector runs by object counts, not bytes,
+                # and would free it replies later. Collect now, before the budget frees up.
+                gc.collect()
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -19,8 +19,10 @@ async def serve() -> None:
     from aio_pika.exceptions import AMQPError
     from redis.exceptions import RedisError
 
+    from .attachments import return_freed_memory
     from .worker import Worker
 
+    return_freed_memory()
     worker = Worker(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
