@@ -179,6 +179,7 @@ def test_a_25_mb_upload_answers_413_with_the_limit(alice: Api) -> None:
     answer = upload(alice, b"\0" * (25 * MB), "big.png")
     assert answer.status_code == 413
     assert "20 MB" in answer.json()["detail"]
+    assert "20 MB" in answer.json()["detail"]
 
 
 def test_downloads_inline_images_attach_everything_else(alice: Api) -> None:
@@ -270,6 +271,31 @@ def test_later_turns_carry_earlier_attachments(alice: Api, worker: WorkerRole, r
     ]
 
 
+def test_a_regenerated_reply_sends_its_question_files_again(
+    alice: Api, worker: WorkerRole, run
+) -> None:
+    chat = alice.new_chat()
+    png = uploaded(alice, PNG, "a.png")
+    first = send(alice, chat["id"], "look", [png["id"]]).json()
+    reply_id = first["assistant_message"]["id"]
+    worker.take_request(reply_id)
+    with psycopg.connect(run.database_url().replace("+psycopg", "")) as db:
+        db.execute(
+            "UPDATE messages SET status = 'completed', content = 'ok' WHERE id = %s", (reply_id,)
+        )
+    again = alice.post(f"/chats/{chat['id']}/messages/{reply_id}/retry")
+    assert again.status_code == 202, again.text
+    request, _ = worker.take_request(again.json()["id"])
+    assert request["contents"][-1]["attachments"] == [
+        {"id": png["id"], "mime_type": "image/png", "size": len(PNG)}
+    ]
+    # The question shows its file on the new branch and in the whole tree alike.
+    assert [a["id"] for a in alice.messages(chat["id"])[0]["attachments"]] == [png["id"]]
+    tree = alice.get(f"/chats/{chat['id']}/messages?view=tree").json()
+    assert [a["id"] for a in tree[0]["attachments"]] == [png["id"]]
+    assert all(m["attachments"] == [] for m in tree[1:])
+
+
 def test_an_upload_is_attached_once_and_by_its_owner_only(
     alice: Api, bob: Api, worker: WorkerRole
 ) -> None:
@@ -311,13 +337,23 @@ def test_deleting_a_chat_deletes_its_attachments(alice: Api, worker: WorkerRole,
         assert left.fetchone()[0] == 0
 
 
-def test_a_hundred_uploads_at_once_never_fail_with_500(alice: Api) -> None:
+def test_a_hundred_uploads_at_once_never_fail_with_500(
+    alice: Api, bob: Api, worker: WorkerRole
+) -> None:
     def one(i: int) -> int:
         return upload(alice, f"note {i}\n".encode(), f"n{i}.txt").status_code
 
+    bobs_chat = bob.new_chat()
     with ThreadPoolExecutor(max_workers=100) as pool:
-        statuses = list(pool.map(one, range(100)))
+        flood = pool.map(one, range(100))
+        # Meanwhile another user's chat goes on: his own upload and send are answered.
+        mine = uploaded(bob, PNG, "bob.png")
+        sent = send(bob, bobs_chat["id"], "still here?", [mine["id"]])
+        statuses = list(flood)
     assert set(statuses) == {201}, sorted(set(statuses))
+    assert sent.status_code == 202, sent.text
+    worker.take_request(sent.json()["assistant_message"]["id"])
+    assert [a["id"] for a in bob.messages(bobs_chat["id"])[0]["attachments"]] == [mine["id"]]
 
 
 # Limits small enough to reach: a backend of its own.

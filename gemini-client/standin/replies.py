@@ -69,8 +69,10 @@ def files_note(last_turn_files: list[tuple[str, bytes]], total_files: int) -> st
     carried (so a test sees older turns' files sent again, or left out). Empty without any."""
     if not total_files:
         return ""
+    # A Markdown list, so that the SPA shows one file a line.
     lines = [
-        f"file {mime} {len(data)} bytes sha256:{hashlib.sha256(data).hexdigest()}"
+        f"- file {mime} {len(data)} bytes sha256:{hashlib.sha256(data).hexdigest()}"
         for mime, data in last_turn_files
     ]
-    return "\n\n" + "\n".join([*lines, f"(inline files in the request: {total_files})"])
+    listed = "\n".join(lines) + "\n\n" if lines else ""
+    return f"\n\n{listed}(inline files in the request: {total_files})"

@@ -226,5 +226,9 @@ export function uploadFile(
   return { done, abort: () => xhr.abort() }
 }
 
+/** DELETE /api/uploads/{id}: an upload not attached yet (409 once it is). */
+export const deleteUpload = (uploadId: string) =>
+  request<void>(`/uploads/${encodeURIComponent(uploadId)}`, { method: 'DELETE' })
+
 export const uploadUrl = (uploadId: string) => `${API_BASE}/uploads/${encodeURIComponent(uploadId)}`
 export const thumbnailUrl = (uploadId: string) => `${uploadUrl(uploadId)}/thumbnail`

@@ -2,7 +2,7 @@
 // sent with the next message by id. One tray for the composer, shared by the components that
 // add to it (paperclip, drop on the chat, paste) and the one that sends.
 import { computed, reactive } from 'vue'
-import { ApiError, NetworkError, describeDetail, uploadFile, type Upload } from '@/api'
+import { ApiError, NetworkError, deleteUpload, describeDetail, uploadFile, type Upload } from '@/api'
 
 export interface PendingFile {
   key: number
@@ -24,7 +24,7 @@ let nextKey = 0
 export function describeUploadError(err: unknown): string {
   if (err instanceof ApiError) {
     const detail = describeDetail(err.detail)
-    if (err.status === 413) return `Too large: ${detail}`
+    if (err.status === 413) return detail.startsWith('your storage quota') ? `Storage full: ${detail}` : `Too large: ${detail}`
     if (err.status === 415) return 'Wrong type: only images, PDFs and UTF-8 text files can be attached'
     if (err.status === 422) return `Cannot use this file: ${detail}`
     return detail || `Upload failed (HTTP ${err.status})`
@@ -72,12 +72,13 @@ function forget(entry: PendingFile): void {
   if (at >= 0) items.splice(at, 1)
 }
 
-/** The remove button: stops an upload in progress; an uploaded file stays unattached (the
- * server removes unattached uploads after a day). */
+/** The remove button: stops an upload in progress, or deletes the uploaded file so that it
+ * stops counting against the quota (should that fail, the server removes it after a day). */
 function remove(key: number): void {
   const entry = items.find((e) => e.key === key)
   if (!entry) return
   if (entry.state === 'uploading') entry.abort()
+  if (entry.state === 'ready' && entry.upload) void deleteUpload(entry.upload.id).catch(() => undefined)
   forget(entry)
 }
 
