@@ -322,6 +322,8 @@ def test_a_message_of_files_only_is_accepted(alice: Api, worker: WorkerRole) -> 
     png = uploaded(alice, PNG, "a.png")
     sent = send(alice, chat["id"], "", [png["id"]])
     assert sent.status_code == 202, sent.text
+    # No text to name the chat after: it keeps its title until the generated one comes.
+    assert alice.get(f"/chats/{chat['id']}").json()["title"] == chat["title"]
     assert send(alice, alice.new_chat()["id"], "  ", []).status_code == 422
 
 

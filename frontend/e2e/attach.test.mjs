@@ -57,20 +57,27 @@ async function sendAndRead(text) {
 
 /** Hands the page a file as a paste into the composer or a drop onto the chat would. */
 async function dispatchFile(kind, name, type, base64) {
-  await page.evaluate(
-    ({ kind, name, type, base64 }) => {
+  return page.evaluate(
+    async ({ kind, name, type, base64 }) => {
       const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))
       const transfer = new DataTransfer()
       transfer.items.add(new File([bytes], name, { type }))
       if (kind === 'paste') {
         const box = document.querySelector('[data-test=composer]')
         box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }))
-      } else {
-        const chat = document.querySelector('.conversation')
-        for (const name of ['dragover', 'drop']) {
-          chat.dispatchEvent(new DragEvent(name, { dataTransfer: transfer, bubbles: true, cancelable: true }))
-        }
+        return null
       }
+      // A drag over the chat outlines it until the drop.
+      const chat = document.querySelector('.conversation')
+      const drag = (name) => chat.dispatchEvent(new DragEvent(name, { dataTransfer: transfer, bubbles: true, cancelable: true }))
+      const painted = () => new Promise((done) => requestAnimationFrame(() => done()))
+      drag('dragenter')
+      drag('dragover')
+      await painted()
+      const outlined = chat.classList.contains('dropping')
+      drag('drop')
+      await painted()
+      return { outlined, afterDrop: chat.classList.contains('dropping') }
     },
     { kind, name, type, base64 },
   )
@@ -126,7 +133,7 @@ describe('attachments', () => {
       'the enlarged image to load',
     )
     assert.equal(width, 480, 'the enlarged image is the original')
-    await lightbox.click()
+    await page.keyboard.press('Escape') // the opened image has the focus
     await lightbox.waitFor({ state: 'detached' })
 
     const file = question.locator('[data-test=attachment-file]')
@@ -146,7 +153,8 @@ describe('attachments', () => {
   test('an image pasted and a file dropped join the composer', async () => {
     await dispatchFile('paste', 'screenshot.png', 'image/png', png.toString('base64'))
     const notes = Buffer.from('# Notes\n\nhello\n')
-    await dispatchFile('drop', 'notes.md', 'text/markdown', notes.toString('base64'))
+    const outline = await dispatchFile('drop', 'notes.md', 'text/markdown', notes.toString('base64'))
+    assert.deepEqual(outline, { outlined: true, afterDrop: false }, 'the chat is outlined while files are dragged over it')
     await waitUntil(
       async () => (await page.locator('[data-test=attachment-chip][data-state=ready]').count()) === 2,
       'the pasted and the dropped file to upload',

@@ -153,7 +153,8 @@ describe('search, export and import, share links', () => {
     await field.waitFor()
     sharedUrl = await field.inputValue()
     assert.match(sharedUrl, /\/s\/[A-Za-z0-9_-]{43}$/)
-    assert.equal(await page.locator('[data-test=share-item]').count(), 1)
+    // The link shows as soon as it is made; the list of links is read again just after.
+    await waitUntil(async () => (await page.locator('[data-test=share-item]').count()) === 1, 'the new link in the list')
     await page.screenshot({ path: `${SHOTS}/desktop-light-share-dialog.png` })
 
     const guest = await browser.newContext({ viewport: DESKTOP })

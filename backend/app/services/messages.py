@@ -288,7 +288,7 @@ async def send(
         ).model_dump_json()
         title = None
         if first and chat.title == DEFAULT_TITLE:
-            title = " ".join(content.split())[:AUTO_TITLE_CHARS]
+            title = " ".join(content.split())[:AUTO_TITLE_CHARS] or None  # files only: kept
         params = {
             "question_id": question_id,
             "parent": parent.id if parent is not None else None,
