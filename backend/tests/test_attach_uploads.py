@@ -271,6 +271,20 @@ def test_later_turns_carry_earlier_attachments(alice: Api, worker: WorkerRole, r
     ]
 
 
+def test_a_reply_keeps_how_many_older_files_the_worker_left_out(
+    alice: Api, worker: WorkerRole
+) -> None:
+    chat = alice.new_chat()
+    png = uploaded(alice, PNG, "a.png")
+    reply = send(alice, chat["id"], "look", [png["id"]]).json()["assistant_message"]
+    request, _ = worker.take_request(reply["id"])
+    worker.respond(request, "completed", "Echo: look", attachments_omitted=1)
+    alice.wait_status(chat["id"], reply["id"], "completed")
+    question, answer = alice.messages(chat["id"])
+    assert answer["attachments_omitted"] == 1
+    assert question["attachments_omitted"] is None
+
+
 def test_a_regenerated_reply_sends_its_question_files_again(
     alice: Api, worker: WorkerRole, run
 ) -> None:
