@@ -72,6 +72,29 @@ def test_oversized_bodies(user, deployed):
     assert stored_messages(user) == [], "an oversized message was stored"
 
 
+def test_bad_uploads_through_nginx(user):
+    """The issue's bad files through nginx: each a clear 4xx with the backend's JSON detail."""
+    cases = [
+        (b"\0" * (25 * 1024 * 1024), "big.png", 413),  # past MAX_UPLOAD_MB (20)
+        (b"", "empty.txt", 422),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>1</script></svg>', "a.svg", 415),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "cut.png", 422),
+    ]
+    for data, name, status in cases:
+        r = user.post("/uploads", files={"file": (name, data, "application/octet-stream")})
+        assert r.headers["content-type"].startswith("application/json"), (name, r.text[:200])
+        assert_clear_4xx(r, status)
+    # Attaching what is not one's own upload, or no upload at all.
+    r = user.post(
+        f"/chats/{user.chat_id}/messages",
+        json={"content": "x", "attachments": ["00000000-0000-0000-0000-000000000000"]},
+    )
+    assert_clear_4xx(r, 404)
+    r = user.post(f"/chats/{user.chat_id}/messages", json={"content": "x", "attachments": ["nope"]})
+    assert_clear_4xx(r, 422)
+    assert stored_messages(user) == []
+
+
 def test_deep_and_malformed_json(user):
     url = f"/chats/{user.chat_id}/messages"
     json_headers = {"Content-Type": "application/json"}
