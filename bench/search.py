@@ -9,8 +9,10 @@ generate_series (10 chats a user, text drawn from a fixed vocabulary of made-up 
 words are in a third of all messages and some in a handful), build the search indexes, ANALYZE,
 then time app.services.search.search (the SQL plus the snippets) for random users and a mix of
 queries. Prints p50/p99 per kind and overall, the indexes' sizes and build times, an EXPLAIN
-ANALYZE of a common word and of a substring, and what the indexes add to one completed reply
-(the UPDATE that stores its text, with and without them).
+ANALYZE of a common word and of a substring, which indexes the plans of the timed queries used,
+then (after those figures, so they are of the 1,000-user data set) the same mix for one heavy
+account of --heavy-messages messages added last, and what the indexes add to one completed
+reply (the UPDATE that stores its text, with and without them).
 """
 
 from __future__ import annotations
@@ -156,11 +158,14 @@ def queries(rng: random.Random) -> list[tuple[str, str]]:
     return made
 
 
-async def time_searches(url: str, total: int, rng: random.Random) -> dict:
+async def time_searches(
+    url: str, total: int, rng: random.Random, user_ids: list[uuid.UUID] | None = None
+) -> dict:
     engine = create_async_engine(url.replace("postgresql://", "postgresql+psycopg://"), pool_size=2)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    with psycopg.connect(url) as db:
-        user_ids = [row[0] for row in db.execute("SELECT id FROM users")]
+    if user_ids is None:
+        with psycopg.connect(url) as db:
+            user_ids = [row[0] for row in db.execute("SELECT id FROM users")]
     plan = queries(rng)[:total]
     by_kind: dict[str, list[float]] = {}
     hits: dict[str, list[int]] = {}
@@ -194,23 +199,82 @@ async def time_searches(url: str, total: int, rng: random.Random) -> dict:
     return result
 
 
-def explain(url: str, q: str) -> str:
-    sql = str(search_service._SQL)
-    params = {
+def _params(q: str, user_id: uuid.UUID) -> dict:
+    return {
         "q": q,
         "pattern": search_service._like_pattern(q),
+        "user_id": user_id,
         "limit": 21,
         "before_rank": None,
         "before_key": None,
         "title_bonus": search_service.TITLE_BONUS,
         "substring_bonus": search_service.SUBSTRING_BONUS,
     }
+
+
+# SQLAlchemy's :name to psycopg's %(name)s.
+_PSYCOPG_SQL = re.sub(r"(?<!:):(\w+)", r"%(\1)s", str(search_service._SQL).replace("%", "%%"))
+
+
+def explain(url: str, q: str) -> str:
     with psycopg.connect(url) as db:
-        params["user_id"] = db.execute("SELECT id FROM users ORDER BY email LIMIT 1").fetchone()[0]
-        # SQLAlchemy's :name to psycopg's %(name)s.
-        converted = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
-        rows = db.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + converted, params)
+        user_id = db.execute("SELECT id FROM users ORDER BY email LIMIT 1").fetchone()[0]
+        rows = db.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + _PSYCOPG_SQL, _params(q, user_id)
+        )
         return "\n".join(row[0] for row in rows)
+
+
+def _indexes(node: dict) -> set[str]:
+    found = {node["Index Name"]} if "Index Name" in node else set()
+    for child in node.get("Plans", []):
+        found |= _indexes(child)
+    return found
+
+
+def plan_census(url: str, total: int, rng: random.Random) -> dict[str, int]:
+    """How many of the mix's plans used which set of indexes (a plan that switches to the GIN
+    indexes, or to JIT, shows up here and not in a single EXPLAIN)."""
+    census: dict[str, int] = {}
+    with psycopg.connect(url) as db:
+        user_ids = [row[0] for row in db.execute("SELECT id FROM users")]
+        for _, q in queries(rng)[:total]:
+            (plan,) = db.execute(
+                "EXPLAIN (FORMAT JSON) " + _PSYCOPG_SQL, _params(q, rng.choice(user_ids))
+            ).fetchone()[0]
+            key = " + ".join(sorted(_indexes(plan["Plan"])))
+            census[key] = census.get(key, 0) + 1
+    return census
+
+
+def add_heavy_account(url: str, messages: int) -> uuid.UUID:
+    """One more user, 10 chats, `messages` messages copied from the others' (the same text
+    mix), then ANALYZE: a large account among the 1,000 ordinary ones."""
+    user_id = uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO users (id, email, password_hash, is_admin) "
+            "VALUES (%s, 'heavy@example.com', 'x', false)",
+            (user_id,),
+        )
+        db.execute(
+            "INSERT INTO chats (id, user_id, title, model, created_at, updated_at) "
+            "SELECT gen_random_uuid(), %s, 'Heavy chat ' || n, 'gemini-2.5-flash', now(), now() "
+            "FROM generate_series(0, 9) n",
+            (user_id,),
+        )
+        db.execute(
+            "INSERT INTO messages (id, chat_id, role, content, status, attempt, created_at) "
+            "SELECT gen_random_uuid(), c.id, m.role, m.content, 'completed', 0, m.created_at "
+            "FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM chats "
+            "      WHERE user_id = %s) c "
+            "JOIN (SELECT role, content, created_at, row_number() OVER () AS r "
+            "      FROM (SELECT * FROM messages LIMIT %s) x) m ON m.r %% 10 = c.k",
+            (user_id, messages),
+        )
+        db.execute("ANALYZE messages")
+        db.execute("ANALYZE chats")
+    return user_id
 
 
 PROBES = {
@@ -288,6 +352,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=600)
+    parser.add_argument("--heavy-messages", type=int, default=50_000)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search.json"))
     args = parser.parse_args()
@@ -314,6 +379,15 @@ def main() -> None:
         result["explain_common_word"] = explain(url, word(0))
         result["explain_substring"] = explain(url, word(250)[1:5])
         print(result["explain_common_word"], "\n", result["explain_substring"], sep="\n")
+        result["plans"] = plan_census(url, args.queries, random.Random(14))
+        print(json.dumps(result["plans"], indent=2))
+        if args.heavy_messages:
+            heavy = add_heavy_account(url, args.heavy_messages)
+            result["heavy_account"] = {
+                "messages": args.heavy_messages,
+                **asyncio.run(time_searches(url, 140, random.Random(15), [heavy])),
+            }
+            print(json.dumps(result["heavy_account"], indent=2))
         result["reply_cost"] = reply_cost(url, 2000)
         print(json.dumps(result["reply_cost"], indent=2))
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
