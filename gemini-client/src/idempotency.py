@@ -19,9 +19,6 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
-from .rate_limiter.key_pool import LeaseEnd
-from .rate_limiter.scripts import FINISH_LEASE
-
 CLAIM_TTL_MS = 10_000
 RENEW_EVERY_S = 3.0
 DONE_TTL_S = 86_400
@@ -34,17 +31,13 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 'ok' end
 return 'held'
 """
-# KEYS: claim. ARGV: token, ttl ms.
+# KEYS: claim[, done]. ARGV: token, ttl ms (renew) or done TTL s (end).
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-# KEYS: claim, done[, a lease's key hash and tokens]. ARGV: token, done TTL s, '1' to leave the
-# done marker[, the lease's estimate and counted members]: the run's end and its key's finish
-# (`scripts.FINISH_LEASE`) in one round trip.
-_END = FINISH_LEASE + """
-if ARGV[3] == '1' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
-if KEYS[3] then finish_lease(KEYS[3], KEYS[4], ARGV[4], ARGV[5]) end
+_END = """
+if KEYS[2] then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
@@ -89,11 +82,8 @@ class Claims:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            keys, args = [claim, done], [token, DONE_TTL_S, "1" if run.finished else "0"]
-            if run.lease_end is not None:
-                keys += run.lease_end.keys
-                args += run.lease_end.args
-            await self._end(keys=keys, args=args)
+            keys = [claim, done] if run.finished else [claim]
+            await self._end(keys=keys, args=[token, DONE_TTL_S])
 
     async def _keep(self, claim: str, token: str) -> None:
         while True:
@@ -109,12 +99,6 @@ class Run:
         # Another copy held it and gave up: its deltas may be on screen, as after a redelivery.
         self.took_over = waited and not done
         self.finished = False
-        self.lease_end: LeaseEnd | None = None
-
-    def end_lease(self, lease_end: LeaseEnd | None) -> None:
-        """A succeeded call's key, finished by the run's end (published or not: the call was
-        made either way)."""
-        self.lease_end = lease_end
 
     def finish(self) -> None:
         """The outcome is published: a later copy must not run again."""

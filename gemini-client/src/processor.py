@@ -14,7 +14,7 @@ from .core.logging import log
 from .delta_writer import DeltaWriter
 from .events import ChatEvents
 from .queue.messages import GeminiRequest, Usage
-from .rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool, Lease, LeaseEnd, pacific_day
+from .rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool, Lease, pacific_day
 from .storable import storable
 
 # A brief 5xx, timeout or proxy error is tried again at once on another key, up to this many
@@ -34,7 +34,6 @@ class Outcome:
     latency_ms: int | None = None
     model: str | None = None  # the model that answered (a fallback may differ from the chat's)
     thoughts: str = ""  # the model's thought summaries (only when the request asks for them)
-    lease_end: LeaseEnd | None = None  # a succeeded call's key, finished with the claim's end
 
 
 class Processor:
@@ -156,16 +155,15 @@ class Processor:
                     "cancelled", "".join(deltas.written), usage=state.usage, key_id=kid,
                     thoughts="".join(thinking.written),
                 )
-            end = self._pool.lease_end(lease, state.usage.total_tokens or estimate)
+            await self._pool.finish(lease, state.usage.total_tokens or estimate)
             if not parts:
                 return Outcome("failed", failure=GeminiFailure(
                     Blame.FATAL, "empty_reply",
                     f"Gemini sent no text (finish reason: {state.finish_reason or 'none'}).",
-                ), usage=state.usage, finish_reason=state.finish_reason, key_id=kid,
-                    lease_end=end)
+                ), usage=state.usage, finish_reason=state.finish_reason, key_id=kid)
             return Outcome("completed", "".join(parts), usage=state.usage,
                            finish_reason=state.finish_reason, key_id=kid, model=model,
-                           thoughts="".join(thoughts), lease_end=end)
+                           thoughts="".join(thoughts))
         return Outcome("retry", failure=GeminiFailure(
             Blame.TRANSIENT, "keys_busy", "No Gemini API key accepted the call; trying again later."
         ))
@@ -202,10 +200,9 @@ class Processor:
                 if error.blame in (Blame.QUOTA, Blame.KEY):
                     continue
                 break
+            await self._pool.finish(lease, state.usage.total_tokens or estimate)
             return Outcome("completed", "".join(parts).strip(), usage=state.usage,
-                           finish_reason=state.finish_reason, key_id=lease.key_id, model=model,
-                           lease_end=self._pool.lease_end(
-                               lease, state.usage.total_tokens or estimate))
+                           finish_reason=state.finish_reason, key_id=lease.key_id, model=model)
         return Outcome("failed", failure=failure)
 
     async def _account(self, lease: Lease, failure: GeminiFailure) -> None:

@@ -197,13 +197,11 @@ class Worker:
                 return
             if request.kind == "title":
                 outcome = await self._processor.title(request)
-                run.end_lease(outcome.lease_end)
                 await self._settle_title(request, outcome)
             else:
                 outcome = await self._processor.run(
                     request, message.redelivered or run.took_over
                 )
-                run.end_lease(outcome.lease_end)
                 await self._settle(request, outcome)
             run.finish()
         await message.ack()

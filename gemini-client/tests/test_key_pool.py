@@ -10,8 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from src.core.config import Settings
-from src.idempotency import Claims
-from src.rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool, Lease, pacific_day
+from src.rate_limiter.key_pool import AllKeysDisabled, FlagSet, KeyPool, pacific_day
 
 from .support import REDIS_URL, key_id
 
@@ -42,13 +41,6 @@ async def make_pool(
 async def grab(pool: KeyPool, model: str = FLASH, wait_s: float = 0, **kwargs) -> str | None:
     lease = await pool.acquire(model, uuid.uuid4().hex, max_wait_s=wait_s, **kwargs)
     return lease.key_id if lease else None
-
-
-async def finish(pool: KeyPool, prefix: str, lease: Lease, total_tokens: int) -> None:
-    """A succeeded call's end, as the worker ends it: in its claim's end script."""
-    async with Claims(aioredis.Redis.from_url(REDIS_URL), prefix).run_once(lease.nonce, 0) as run:
-        run.end_lease(pool.lease_end(lease, total_tokens))
-        run.finish()
 
 
 def m(prefix: str, kid: str, model: str = FLASH) -> str:
@@ -109,7 +101,7 @@ async def test_tokens_per_minute_use_the_estimate_then_the_count(prefix, redis):
     pool = await make_pool(prefix, keys=KEYS[:1], keys_limits={FLASH: {"rpm": 100, "tpm": 1000}})
     lease = await pool.acquire(FLASH, "t1", estimate=300, max_wait_s=0)
     assert lease is not None
-    await finish(pool, prefix, lease, 900)  # Gemini counted prompt + reply
+    await pool.finish(lease, 900)  # Gemini counted prompt + reply
     assert await grab(pool, estimate=200) is None  # 900 + 200 > 1000
     assert await grab(pool, estimate=50) is not None
     members = await redis.zrange(f"{m(prefix, lease.key_id)}:tokens", 0, -1)
@@ -152,7 +144,7 @@ async def test_a_success_resets_the_failure_count(prefix, redis):
                           counts=True)
     assert await redis.hget(f"{prefix}keys:{kid}", "failures") == b"1"
     lease = await pool.acquire(FLASH, "t", max_wait_s=0)
-    await finish(pool, prefix, lease, 10)
+    await pool.finish(lease, 10)
     assert await redis.hget(f"{prefix}keys:{kid}", "failures") == b"0"
 
 

@@ -31,8 +31,8 @@ async def test_reply_streams_into_events_and_completes(worker, bus, events, stan
     assert done["finish_reason"] == "STOP" and done["error"] is None
     assert done["usage"]["completion_tokens"] > 0 and done["usage"]["total_tokens"] > 0
     assert done["key_id"] in {key_id(k) for k in env["GEMINI_API_KEYS"].split(",")}
-    # The run's end (one script, right after the response's publish): the done marker, the
-    # claim freed, and the key's token estimate replaced by Gemini's count.
+    # The run's end, right after the response's publish: the done marker and the claim freed;
+    # the key's token estimate was replaced by Gemini's count before it.
     p, run = env["REDIS_KEY_PREFIX"], f"{body['request_id']}:0"
     await wait_for(lambda: redis.exists(f"{p}done:{run}"), 5, "the run's end")
     assert not await redis.exists(f"{p}claim:{run}")

@@ -71,14 +71,6 @@ class OnGrant:
 
 
 @dataclass(frozen=True)
-class LeaseEnd:
-    """A succeeded call's keys and arguments for `scripts.FINISH_LEASE`."""
-
-    keys: list[str]
-    args: list[str]
-
-
-@dataclass(frozen=True)
 class Lease:
     key_id: str
     model: str
@@ -110,6 +102,7 @@ class KeyPool:
         self._acquire = redis.register_script(scripts.ACQUIRE)
         self._leave = redis.register_script(scripts.LEAVE)
         self._record = redis.register_script(scripts.RECORD)
+        self._finish = redis.register_script(scripts.FINISH)
         self._throttle = redis.register_script(scripts.THROTTLE)
         self.set_keys({key_id(k): k for k in settings.gemini_api_keys})
 
@@ -240,10 +233,9 @@ class KeyPool:
         if self._ids:
             await self._call_acquire("peek", model)
 
-    def lease_end(self, lease: Lease, total_tokens: int) -> LeaseEnd:
-        """A call that succeeded: Gemini's token count is to replace the estimate, and the
-        key's failures to be reset, by the claim's end script (`Run.end_lease`)."""
-        return LeaseEnd(
+    async def finish(self, lease: Lease, total_tokens: int) -> None:
+        """A call that succeeded: Gemini's token count replaces the estimate, failures reset."""
+        await self._finish(
             keys=[self.key_hash(lease.key_id), f"{self._model(lease.key_id, lease.model)}:tokens"],
             args=[f"{lease.nonce}:{lease.estimate}", f"{lease.nonce}:{total_tokens}"],
         )

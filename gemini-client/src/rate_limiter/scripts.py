@@ -197,19 +197,17 @@ return 1
 """
 
 # A call that succeeded: its token estimate replaced by what Gemini counted, the failure count
-# reset. A Lua function, not a script: the claim's end script (src/idempotency.py) runs it, so a
-# reply's end is one round trip. Arguments: key hash, tokens, estimate's member, counted member.
-FINISH_LEASE = """
-local function finish_lease(hash, tokens, estimate, counted)
-  local score = redis.call('ZSCORE', tokens, estimate)
-  if score then
-    redis.call('ZREM', tokens, estimate)
-    redis.call('ZADD', tokens, score, counted)
-  end
-  if redis.call('HGET', hash, 'failures') ~= '0' then
-    redis.call('HSET', hash, 'failures', 0)
-  end
+# reset. KEYS: key hash, tokens. ARGV: estimate's member, counted member.
+FINISH = """
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if score then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[2], score, ARGV[2])
 end
+if redis.call('HGET', KEYS[1], 'failures') ~= '0' then
+  redis.call('HSET', KEYS[1], 'failures', 0)
+end
+return 1
 """
 
 # A 429 that names no quota: when every usable key answered one within the window, Google is
