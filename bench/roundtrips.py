@@ -51,6 +51,17 @@ class Monitor(threading.Thread):
         self.lines = data.decode(errors="replace").split("\r\n")
 
 
+ID_PART = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f]{8,}|\d{4}-\d\d-\d\d")
+
+
+def script_name(args: str, prefix: str) -> str:
+    """A script call named by its first key, ids left out: `events:*`, `claim:*:0`, ..."""
+    words = re.findall(r'"((?:[^"\\]|\\.)*)"', args)
+    if len(words) < 3 or words[1] == "0":
+        return "(no keys)"
+    return ID_PART.sub("*", words[2].removeprefix(prefix))
+
+
 def psql(sql: str) -> None:
     subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qAtc", sql], check=True
@@ -127,6 +138,7 @@ def main() -> int:
         owners = {address: owner_of(pid, roots) for address, pid in clients.items()}
 
     sent: dict[str, Counter] = defaultdict(Counter)
+    scripts: dict[str, Counter] = defaultdict(Counter)
     in_lua: Counter = Counter()
     for line in monitor.lines:
         m = MONITOR_LINE.match(line)
@@ -138,6 +150,8 @@ def main() -> int:
                 in_lua[command.upper()] += 1
         elif (owner := owners.get(who)) is not None:
             sent[owner][command.upper()] += 1
+            if command.upper() in ("EVALSHA", "EVAL"):
+                scripts[owner][script_name(args, prefix)] += 1
     statements: Counter = Counter()
     with PG_LOG.open(errors="replace") as log:
         log.seek(log_from)
@@ -154,6 +168,9 @@ def main() -> int:
         print(
             f"  Redis commands sent by the {owner}: {sum(counts.values()) / n:.2f} ({top})"
         )
+        if scripts[owner]:
+            top = ", ".join(f"{c} {v / n:.2f}" for c, v in scripts[owner].most_common())
+            print(f"    scripts, by their first key: {top}")
     top = ", ".join(f"{c} {v / n:.1f}" for c, v in in_lua.most_common(8))
     print(
         f"  Redis commands inside Lua scripts: {sum(in_lua.values()) / n:.1f} ({top})"

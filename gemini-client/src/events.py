@@ -4,6 +4,8 @@ import json
 
 from redis.asyncio import Redis
 
+from .rate_limiter.key_pool import OnGrant
+
 STREAM_MAXLEN = 10_000
 STREAM_TTL_S = 86_400
 
@@ -23,25 +25,36 @@ class ChatEvents:
         self._prefix = prefix
         self._append = redis.register_script(_APPEND)
 
+    def _stream(self, chat_id: object) -> str:
+        return f"{self._prefix}events:{chat_id}"
+
     async def emit(
         self, chat_id: object, event: str, data: dict, cancel_of: str | None = None
     ) -> bool:
         """Appends one event; with `cancel_of`, also says if that request's cancel flag is set.
         One script call: this runs for every delta of every reply."""
-        keys = [f"{self._prefix}events:{chat_id}"]
+        keys = [self._stream(chat_id)]
         if cancel_of is not None:
             keys.append(self.cancel_flag(cancel_of))
         cancelled = await self._append(
-            keys=keys,
-            args=[event, json.dumps(data, separators=(",", ":")), STREAM_MAXLEN, STREAM_TTL_S],
+            keys=keys, args=[event, _json(data), STREAM_MAXLEN, STREAM_TTL_S]
         )
         return bool(cancelled)
 
-    async def streaming(self, chat_id: object, message_id: object, attempt: int) -> None:
-        await self.emit(chat_id, "message.status", {
+    def attempt_start(
+        self, chat_id: object, message_id: object, attempt: int, reset: bool
+    ) -> OnGrant:
+        """An attempt's first events (`streaming`, then `message.reset` when an earlier try's
+        deltas may be on screen), for the key pool's script to append once it grants the key:
+        no round trip of their own, and never written for an attempt that got no key."""
+        streaming = {
             "message_id": message_id, "status": "streaming", "attempt": attempt,
             "next_attempt_at": None, "error": None,
-        })
+        }
+        entries = [("message.status", _json(streaming))]
+        if reset:
+            entries.append(("message.reset", _json({"message_id": message_id})))
+        return OnGrant(self._stream(chat_id), entries, STREAM_MAXLEN, STREAM_TTL_S)
 
     async def queued(
         self, chat_id: object, message_id: object, attempt: int, position: int, eta_s: float
@@ -52,9 +65,6 @@ class ChatEvents:
             "queue_position": position, "eta_seconds": round(eta_s),
             "next_attempt_at": None, "error": None,
         })
-
-    async def reset(self, chat_id: object, message_id: object) -> None:
-        await self.emit(chat_id, "message.reset", {"message_id": message_id})
 
     async def delta(
         self, chat_id: object, message_id: object, request_id: str, seq: int, text: str,
@@ -70,3 +80,7 @@ class ChatEvents:
     def cancel_flag(self, request_id: str) -> str:
         # Keyed by request, not message: a Retry's new request must not revive a stopped one.
         return f"{self._prefix}cancel:{request_id}"
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, separators=(",", ":"))

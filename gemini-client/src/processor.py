@@ -84,11 +84,16 @@ class Processor:
         # Each quota or key failure cools or disables a key, so this ends; the bound is a guard.
         for _ in range(2 * len(self._pool.keys) + 2 + QUICK_TRIES):
             try:
+                start = None
+                if not announced or needs_reset:
+                    start = self._events.attempt_start(
+                        request.chat_id, request.message_id, request.attempt, needs_reset
+                    )
                 lease = await self._pool.acquire(
                     model, request.request_id, user=user, estimate=estimate,
                     max_wait_s=settings.keys_max_wait_seconds,
                     unless=self._events.cancel_flag(request.request_id), avoid=avoid,
-                    on_wait=None if announced else queued,
+                    on_wait=None if announced else queued, on_grant=start,
                 )
             except FlagSet:
                 return Outcome("cancelled")
@@ -104,12 +109,7 @@ class Processor:
                     "Every Gemini API key is at its limit right now; trying again later.",
                 ))
             kid = lease.key_id
-            if not announced or needs_reset:
-                await self._events.streaming(request.chat_id, request.message_id, request.attempt)
-                announced = True
-            if needs_reset:
-                await self._events.reset(request.chat_id, request.message_id)
-                needs_reset = False
+            announced, needs_reset = True, False  # the grant appended `start`
             state, parts, thoughts = StreamState(), [], []
             deltas = DeltaWriter(
                 self._events, request.chat_id, request.message_id, request.request_id

@@ -1,14 +1,21 @@
 """Worker CPU time per reply, read from /proc (wall time means little on a shared machine).
 
-    .venv/bin/python -m tests.cpu_per_reply [--replies 400] [--turns 1]
+    .venv/bin/python -m tests.cpu_per_reply [--replies 400] [--turns 1] [--callgrind]
 
 One worker, the stand-in at zero latency (8 chunks per reply), real RabbitMQ and Redis, this
 run's own queues and Redis prefix; prints the worker's user+system CPU ms per reply.
+
+--callgrind runs the worker under valgrind's callgrind, instrumented only while the measured
+replies run, and also prints the instructions it executed per reply: a count that a busy
+machine barely moves (the worker's timers, ~1/s, still add a little per second of the run, and
+under valgrind a run takes ~50 times longer).
 """
 
 import argparse
 import asyncio
 import os
+import re
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -57,22 +64,54 @@ async def delta_events(prefix: str, chat_ids: list[str]) -> int:
     return count
 
 
-async def main(replies: int, turns: int) -> None:
+def callgrind(pid: int, command: str) -> str:
+    return subprocess.run(
+        ["callgrind_control", command, str(pid)], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def instructions(out_prefix: Path, pid: int) -> int:
+    """The instructions of the dump `callgrind_control -d` just wrote (the measured replies)."""
+    dumps = sorted(out_prefix.parent.glob(f"{out_prefix.name}.{pid}.*"))
+    text = dumps[-1].read_text(errors="replace")
+    return int(re.search(r"^summary: (\d+)", text, re.M).group(1))
+
+
+async def main(replies: int, turns: int, under_callgrind: bool) -> None:
     logs = Path(tempfile.mkdtemp(prefix="cpu_per_reply_"))
     standin = StandIn(logs, {"STANDIN_FIRST_CHUNK_MS": "0", "STANDIN_CHUNK_MS": "0"})
     env = {**worker_env(standin), "KEYS_MAX_PER_MINUTE": "100000"}
+    if under_callgrind:  # ~50 times slower: no call may time out and take the retry path
+        env["GEMINI_TIMEOUT_SECONDS"] = "600"
     bus = await Bus(env).open()
-    worker = Worker(env, logs / "worker.log").start()
+    out_prefix = logs / "callgrind"
+    wrapper = [
+        "valgrind", "--tool=callgrind", "--instr-atstart=no",
+        f"--callgrind-out-file={out_prefix}.%p",
+    ] if under_callgrind else None
+    worker = Worker(env, logs / "worker.log", wrapper).start()
     try:
-        await worker.started()
+        await worker.started(within=300 if under_callgrind else 30)
         await batch(bus, 20, turns)  # warm-up: connections, imports, script loading
         assert worker.proc is not None
-        before = cpu_seconds(worker.proc.pid)
+        pid = worker.proc.pid
+        if under_callgrind:
+            callgrind(pid, "--instr=on")
+        before = cpu_seconds(pid)
         chat_ids = await batch(bus, replies, turns)
-        spent = cpu_seconds(worker.proc.pid) - before
+        spent = cpu_seconds(pid) - before
+        counted = ""
+        if under_callgrind:
+            callgrind(pid, "--dump")
+            per_reply = instructions(out_prefix, pid) / replies
+            counted = f", {per_reply / 1e6:.2f} M instructions per reply (callgrind)"
         deltas = await delta_events(env["REDIS_KEY_PREFIX"], chat_ids)
+        failed = worker.log_text().count('"gemini_failed"')
+        if failed:
+            counted += f", {failed} failed calls (not comparable)"
         print(f"{replies} replies, {turns}-turn history: worker CPU {spent:.2f} s, "
-              f"{1000 * spent / replies:.1f} ms per reply, {deltas / replies:.1f} deltas per reply")
+              f"{1000 * spent / replies:.1f} ms per reply, {deltas / replies:.1f} deltas per reply"
+              f"{counted}")
     finally:
         worker.kill()
         await drop_everything(bus, env["REDIS_KEY_PREFIX"])
@@ -83,5 +122,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replies", type=int, default=400)
     parser.add_argument("--turns", type=int, default=1)
+    parser.add_argument("--callgrind", action="store_true")
     args = parser.parse_args()
-    asyncio.run(main(args.replies, args.turns))
+    asyncio.run(main(args.replies, args.turns, args.callgrind))

@@ -105,15 +105,18 @@ class StandIn:
 class Worker:
     """`python -m src.main` as a real subprocess."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, wrapper: list[str] | None = None
+    ) -> None:
         self.env = env
         self.log_path = log_path
+        self.wrapper = wrapper or []  # a command the worker runs under (valgrind)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "src.main"], cwd=ROOT, env=clean_env(self.env),
+            [*self.wrapper, PYTHON, "-m", "src.main"], cwd=ROOT, env=clean_env(self.env),
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

@@ -31,6 +31,13 @@ async def test_reply_streams_into_events_and_completes(worker, bus, events, stan
     assert done["finish_reason"] == "STOP" and done["error"] is None
     assert done["usage"]["completion_tokens"] > 0 and done["usage"]["total_tokens"] > 0
     assert done["key_id"] in {key_id(k) for k in env["GEMINI_API_KEYS"].split(",")}
+    # The run's end, right after the response's publish: the done marker and the claim freed;
+    # the key's token estimate was replaced by Gemini's count before it.
+    p, run = env["REDIS_KEY_PREFIX"], f"{body['request_id']}:0"
+    await wait_for(lambda: redis.exists(f"{p}done:{run}"), 5, "the run's end")
+    assert not await redis.exists(f"{p}claim:{run}")
+    tokens = await redis.zrange(f"{p}keys:{done['key_id']}:m:{done['model']}:tokens", 0, -1)
+    assert [t.rsplit(b":", 1)[1] for t in tokens] == [str(done["usage"]["total_tokens"]).encode()]
 
     stream = await events.of(body["chat_id"])
     assert stream[0] == ("message.status", {

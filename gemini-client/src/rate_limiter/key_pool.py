@@ -61,6 +61,16 @@ class FlagSet(Exception):
 
 
 @dataclass(frozen=True)
+class OnGrant:
+    """Stream entries appended by the script that grants a key, as (event type, JSON data)."""
+
+    stream: str
+    entries: list[tuple[str, str]]
+    maxlen: int
+    ttl_s: int
+
+
+@dataclass(frozen=True)
 class Lease:
     key_id: str
     model: str
@@ -70,6 +80,13 @@ class Lease:
 
 
 OnWait = Callable[[int, float], Awaitable[None]]
+
+
+def _grant_args(on_grant: OnGrant | None) -> list:
+    if on_grant is None:
+        return []
+    parts = [part for entry in on_grant.entries for part in entry]
+    return [on_grant.maxlen, on_grant.ttl_s, *parts]
 
 
 class KeyPool:
@@ -135,7 +152,7 @@ class KeyPool:
 
     async def _call_acquire(
         self, mode: str, model: str, ticket: str = "", user: str = "", estimate: int = 0,
-        unless: str | None = None, avoid: str | None = None,
+        unless: str | None = None, avoid: str | None = None, on_grant: OnGrant | None = None,
     ) -> list[int]:
         limits = self._settings.limits(model)
         day, day_end = self._day_now()
@@ -144,6 +161,7 @@ class KeyPool:
             self._pool(f"line:{model}"), self._pool(f"line:{model}:seen"),
             self._pool(f"fair:{model}"), self._pool(f"capacity:{model}"),
             unless or self._pool("no-flag"),
+            on_grant.stream if on_grant else self._pool("no-stream"),
         ]
         for kid in self._ids:
             m = self._model(kid, model)
@@ -157,18 +175,20 @@ class KeyPool:
             random.randrange(len(self._ids)) if self._ids else 0, self._window_ms,
             round(day_end * 1000), ticket, user or ticket, "1" if unless else "0",
             self._ids.index(avoid) if avoid in self._ids else -1, model, *self._ids,
+            *_grant_args(on_grant),
         ])
         return [*result, nonce]
 
     async def acquire(
         self, model: str, ticket: str, *, user: str | None = None, estimate: int = 0,
         max_wait_s: float, unless: str | None = None, avoid: str | None = None,
-        on_wait: OnWait | None = None,
+        on_wait: OnWait | None = None, on_grant: OnGrant | None = None,
     ) -> Lease | None:
         """A key for `model` to call with now. A request waits in line (`ticket`, per-user fair)
         while the pool's next free slot is within `max_wait_s`; None when it is not. `avoid`: a
-        key to use only when no other is free. Raises FlagSet once the Redis key `unless`
-        exists, AllKeysDisabled when no key is usable."""
+        key to use only when no other is free. `on_grant`: entries the granting script appends
+        (only then). Raises FlagSet once the Redis key `unless` exists, AllKeysDisabled when no
+        key is usable."""
         start = time.monotonic()
         granted = False
         reported: tuple[int, float] | None = None
@@ -178,7 +198,7 @@ class KeyPool:
                     raise AllKeysDisabled
                 ids = self._ids
                 position, wait_ms, place, _waiting, per_minute, nonce = await self._call_acquire(
-                    "take", model, ticket, user or "", estimate, unless, avoid
+                    "take", model, ticket, user or "", estimate, unless, avoid, on_grant
                 )
                 if position:
                     granted = True

@@ -6,11 +6,14 @@ Names are docs/CONTRACTS.md's ("Key pool v2").
 
 # KEYS: 1 throttled_until, 2 removed set, 3 line (zset ticket -> tag), 4 heartbeats (zset ticket
 #   -> ms), 5 fair-queue state (hash: _v virtual time, _seq, u:<user> last tag), 6 capacity hash,
-#   7 unless flag; then per key: hash, model hash, window, tokens, day counter, series.
+#   7 unless flag, 8 a stream to append to when a key is granted; then per key: hash, model hash,
+#   window, tokens, day counter, series.
 # ARGV: 1 mode ('take' or 'peek'), 2 rpm, 3 rpd (0: none), 4 tpm (0: none), 5 estimated tokens,
 #   6 nonce, 7 first key index (0-based), 8 window ms, 9 epoch ms of the next Pacific midnight,
 #   10 ticket, 11 user, 12 '1' to honour the unless flag, 13 key index to avoid (-1: none),
-#   14 model, 15.. key ids.
+#   14 model, 15.. key ids; then the stream's max length and TTL s, and the entries appended to
+#   it on a grant, each as an event type and its JSON data (the caller's first events of a call,
+#   a reply's `streaming`: they cost no round trip of their own).
 # Returns {key position (1-based) or 0, wait ms (-1: no usable key, -2: unless flag set),
 #   position in line (1-based, 0 when granted), requests waiting, calls per minute usable keys
 #   allow now}.
@@ -23,7 +26,7 @@ Names are docs/CONTRACTS.md's ("Key pool v2").
 # so arrival order decides among equal tags. A waiting request asks again at least every 2 s; one
 # silent for 15 s (its worker died) leaves the line.
 ACQUIRE = """
-local F = 7
+local F = 8
 local n = math.floor((#KEYS - F) / 6)
 local mode, ticket = ARGV[1], ARGV[10]
 if ARGV[12] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then
@@ -142,6 +145,11 @@ if best ~= nil and rank < free then
   if tag > (tonumber(redis.call('HGET', KEYS[5], '_v')) or 0) then
     redis.call('HSET', KEYS[5], '_v', tag)
   end
+  local e = 15 + n
+  for j = e + 2, #ARGV, 2 do
+    redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[e], '*', 'event', ARGV[j], 'data', ARGV[j + 1])
+  end
+  if #ARGV > e + 1 then redis.call('EXPIRE', KEYS[8], ARGV[e + 1]) end
   return {best + 1, 0, 0, waiting - 1, per_minute}
 end
 local wait = 50  -- slots are free now, for the requests ahead in line
