@@ -122,6 +122,44 @@ def test_last_event_id_resumes_exactly_after_that_event(alice: Api, worker: Work
     assert _text(seen + rest, reply["id"]) == "0 1 2 3 4 "
 
 
+def test_a_stream_opens_with_where_to_resume(alice: Api, worker: WorkerRole) -> None:
+    """A client whose connection drops before any event arrives still resumes exactly: the
+    stream's first frame gives it an id. Without one, a reply that ended while it was away would
+    not be replayed (a client without an id gets only the replies still open)."""
+    chat = alice.new_chat()
+    earlier = alice.send(chat["id"], "before")["assistant_message"]
+    request, _ = worker.take_request(earlier["id"])
+    worker.respond(request, "completed", "earlier")
+    alice.wait_status(chat["id"], earlier["id"], "completed")
+
+    first = SseStream(alice, chat["id"])
+    try:
+        opening = first.next_line()
+        assert opening.startswith("id: ") and first.next_line() == ""  # an id, no event
+    finally:
+        first.close()  # dropped before the next entry
+    reply = alice.send(chat["id"], "while away")["assistant_message"]
+    request, _ = worker.take_request(reply["id"])
+    worker.streaming(chat["id"], reply["id"])
+    worker.delta(chat["id"], reply["id"], 0, "all done")
+    worker.respond(request, "completed", "all done")
+    alice.wait_status(chat["id"], reply["id"], "completed")
+
+    resumed = SseStream(alice, chat["id"], last_event_id=opening.removeprefix("id: "))
+    try:
+        events = resumed.until(lambda e: e["event"] == "message.completed")
+    finally:
+        resumed.close()
+    assert [e["event"] for e in events] == [
+        "message.status",
+        "message.status",
+        "message.delta",
+        "message.completed",
+    ]
+    assert {e["data"].get("message_id") for e in events[:3]} == {reply["id"]}
+    assert events[-1]["data"]["message"]["content"] == "all done"
+
+
 def test_retry_resets_the_text_on_screen(alice: Api, worker: WorkerRole) -> None:
     chat = alice.new_chat()
     reply = alice.send(chat["id"], "hi")["assistant_message"]
@@ -157,6 +195,8 @@ def test_an_idle_stream_gets_a_heartbeat_so_proxies_keep_it_open(alice: Api) -> 
     chat = alice.new_chat()
     stream = SseStream(alice, chat["id"], read_timeout=HEARTBEAT_SECONDS + 10)
     try:
+        # The opening frame says where to resume: this new chat's stream is still empty.
+        assert [stream.next_line(), stream.next_line()] == ["id: 0-0", ""]
         started = time.monotonic()
         first = stream.next_line()  # nothing happens in this chat: only a heartbeat can come
         waited = time.monotonic() - started

@@ -28,6 +28,8 @@ async def parse_frames(lines: AsyncIterator[str]) -> AsyncIterator[Frame]:
         if line == "":
             if data:
                 yield Frame(ev_id, ev_type, json.loads("\n".join(data)))
+            elif ev_id:
+                yield Frame(ev_id, "", {})  # id only: where to resume, no event
             ev_id, ev_type, data = None, "message", []
         elif line.startswith(":"):
             continue

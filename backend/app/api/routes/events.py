@@ -23,6 +23,7 @@ class StreamStart:
     chat_id: UUID
     cursor: str
     backlog: list[Event]
+    resumed: bool
 
 
 async def start_stream(
@@ -57,12 +58,12 @@ async def start_stream(
     open_ids = {str(row.id) for row in rows if row.id is not None}
     try:
         if last_event_id:
-            return StreamStart(chat_id, last_event_id.strip(), [])
+            return StreamStart(chat_id, last_event_id.strip(), [], True)
         cursor = await c.events.last_id(chat_id)
         backlog = await c.events.current_attempts(chat_id, cursor, open_ids)
     except RedisError:
         raise Unavailable("live events are unavailable right now (Redis); retry shortly") from None
-    return StreamStart(chat_id, cursor, backlog)
+    return StreamStart(chat_id, cursor, backlog, False)
 
 
 async def open_stream(
@@ -110,8 +111,12 @@ def _frames(events: list[Event]) -> bytes:
 
 
 async def _stream(start: StreamStart, subscription: Subscription) -> AsyncIterator[bytes]:
-    if start.backlog:
-        yield _frames(start.backlog)
+    if not start.resumed:
+        # An id-only frame (no event is dispatched) sets the client's Last-Event-ID to where the
+        # live part starts: a client that loses the connection before the next entry resumes
+        # from here, instead of reconnecting without an id and missing a reply that ended
+        # meanwhile (only open replies are replayed to a client without one).
+        yield _frames(start.backlog) + f"id: {start.cursor}\n\n".encode()
     async for batch in subscription.batches(HEARTBEAT_SECONDS):
         yield _frames(batch) if batch else HEARTBEAT
 
