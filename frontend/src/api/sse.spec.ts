@@ -58,6 +58,19 @@ describe('openEventStream', () => {
     expect(opens).toHaveBeenCalledTimes(2)
   })
 
+  it('resumes from an id-only frame, which dispatches no event', async () => {
+    const server = new FakeBackend().install()
+    const frames: SseFrame[] = []
+    handle = openEventStream({ url: '/api/chats/c1/events', onFrame: (f) => frames.push(f), initialDelayMs: 10 })
+    const first = await server.waitForStreams(1)
+    first.resumeAt('9-0')
+    first.end()
+
+    const second = await server.waitForStreams(2)
+    expect(second.lastEventId).toBe('9-0')
+    expect(frames).toHaveLength(0)
+  })
+
   it('drops a silent connection and reconnects', async () => {
     const server = new FakeBackend().install()
     handle = openEventStream({ url: '/api/chats/c1/events', onFrame: () => undefined, idleTimeoutMs: 50, initialDelayMs: 10 })

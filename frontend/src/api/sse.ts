@@ -13,6 +13,8 @@ export class SseParser {
   private data: string[] = []
   private event = ''
   private id: string | null = null
+  /** Set at each frame's end, data or not: an id-only frame moves it without an event. */
+  lastEventId: string | null = null
   /** The last `retry:` the server sent, in ms. */
   retryMs: number | null = null
 
@@ -34,6 +36,7 @@ export class SseParser {
 
   private line(line: string): SseFrame | null {
     if (line === '') {
+      this.lastEventId = this.id
       if (this.data.length === 0) {
         this.event = ''
         return null
@@ -158,10 +161,10 @@ export function openEventStream(options: StreamOptions): StreamHandle {
         const { value, done } = await reader.read()
         if (done || closed) break
         for (const frame of parser.feed(decoder.decode(value, { stream: true }))) {
-          if (frame.id !== null) lastEventId = frame.id
           gotEvent = true
           options.onFrame(frame)
         }
+        if (parser.lastEventId !== null) lastEventId = parser.lastEventId
         if (parser.retryMs !== null) serverRetryMs = parser.retryMs
       }
     } catch {

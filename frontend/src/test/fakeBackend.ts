@@ -7,6 +7,8 @@ export interface OpenStream {
   url: string
   lastEventId: string | null
   send(type: string, data: unknown, id?: string): void
+  /** The id-only frame the backend opens a stream with when no Last-Event-ID was sent. */
+  resumeAt(id: string): void
   comment(): void
   end(): void
   readonly closed: boolean
@@ -74,6 +76,9 @@ export class FakeBackend {
       send(type, data, id) {
         if (closed) return
         controller.enqueue(encoder.encode(`${id ? `id: ${id}\n` : ''}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`))
+      },
+      resumeAt(id) {
+        if (!closed) controller.enqueue(encoder.encode(`id: ${id}\n\n`))
       },
       comment() {
         if (!closed) controller.enqueue(encoder.encode(': ping\n\n'))
