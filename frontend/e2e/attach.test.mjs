@@ -9,9 +9,8 @@ import { createHash } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
+import { ROOT, launchBrowser, signUp, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
 
-const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 390, height: 844 }
 const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
@@ -103,11 +102,7 @@ after(async () => {
 
 describe('attachments', () => {
   test('a PNG and a PDF reach Gemini byte for byte', async () => {
-    await page.goto(`${url}/signup`)
-    await page.fill('input[name=email]', 'files@example.com')
-    await page.fill('input[name=password]', PASSWORD)
-    await page.click('button[type=submit]')
-    await page.waitForURL(`${url}/`)
+    await signUp(page, url, 'files@example.com')
 
     await pick([PNG_PATH, PDF_PATH], 2)
     const names = (await chips().allInnerTexts()).map(squash)

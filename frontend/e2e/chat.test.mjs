@@ -4,9 +4,8 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, restartComponent, ROOT, squash, stackDown, stackUp, standinDials, waitUntil } from './harness.mjs'
+import { PASSWORD, ROOT, launchBrowser, restartComponent, signUp, squash, stackDown, stackUp, standinDials, waitUntil } from './harness.mjs'
 
-const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 390, height: 844 }
 const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
@@ -71,14 +70,6 @@ async function settledReply(status, { sameText = true, timeoutMs = 30_000 } = {}
   }, `the shown ${status} reply to equal the stored one`)
 }
 
-async function signUp(p, email) {
-  await p.goto(`${url}/signup`)
-  await p.fill('input[name=email]', email)
-  await p.fill('input[name=password]', PASSWORD)
-  await p.click('button[type=submit]')
-  await p.waitForURL(`${url}/`)
-}
-
 before(async () => {
   // Slow enough to reload mid-reply and to press Stop: 40 chunks, 150 ms apart.
   stack = await stackUp({ STANDIN_CHUNKS: '40', STANDIN_CHUNK_MS: '150', STANDIN_FIRST_CHUNK_MS: '300' })
@@ -96,7 +87,7 @@ after(async () => {
 
 describe('one person, start to finish', () => {
   test('sign up, and the session survives a reload', async () => {
-    await signUp(page, 'ada@example.com')
+    await signUp(page, url, 'ada@example.com')
     await page.reload()
     await composer().waitFor()
     assert.equal(new URL(page.url()).pathname, '/')
@@ -461,7 +452,7 @@ describe('one person, start to finish', () => {
   test('a second person sees none of it', async () => {
     const other = await browser.newContext({ viewport: DESKTOP })
     const p = watch(await other.newPage())
-    await signUp(p, 'bob@example.com')
+    await signUp(p, url, 'bob@example.com')
     await p.locator('.chat-list').getByText('No chats yet').waitFor()
     assert.equal(await p.locator('[data-test=admin-link]').count(), 0, 'only the first user is admin')
     assert.equal((await storedMessages(firstChatId, p)).status, 404)

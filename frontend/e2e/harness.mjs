@@ -86,3 +86,19 @@ export async function waitUntil(probe, what, timeoutMs = 20_000, intervalMs = 50
 }
 
 export const squash = (text) => text.replace(/\s+/g, ' ').trim()
+
+export const PASSWORD = 'correct horse battery staple'
+
+/** Fills in and submits the sign-up form (an invite's page when `path` says so). */
+export async function submitSignUp(page, url, email, path = '/signup') {
+  await page.goto(`${url}${path}`)
+  await page.fill('input[name=email]', email)
+  await page.fill('input[name=password]', PASSWORD)
+  await page.click('button[type=submit]')
+}
+
+/** A new account, signed in, on the app's start page. */
+export async function signUp(page, url, email) {
+  await submitSignUp(page, url, email)
+  await page.waitForURL(`${url}/`)
+}

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
+import { ROOT, launchBrowser, signUp, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
 
-const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 390, height: 844 }
 const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
@@ -62,11 +61,7 @@ before(async () => {
   browser = await launchBrowser()
   context = await browser.newContext({ viewport: DESKTOP })
   page = watch(await context.newPage())
-  await page.goto(`${url}/signup`)
-  await page.fill('input[name=email]', 'emmy@example.com')
-  await page.fill('input[name=password]', PASSWORD)
-  await page.click('button[type=submit]')
-  await page.waitForURL(`${url}/`)
+  await signUp(page, url, 'emmy@example.com')
 })
 
 after(async () => {

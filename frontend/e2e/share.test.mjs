@@ -6,9 +6,8 @@ import assert from 'node:assert/strict'
 import { mkdir, readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
+import { ROOT, launchBrowser, signUp, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
 
-const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 390, height: 844 }
 const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
@@ -61,11 +60,7 @@ before(async () => {
   browser = await launchBrowser()
   context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true })
   page = watch(await context.newPage())
-  await page.goto(`${url}/signup`)
-  await page.fill('input[name=email]', 'grace@example.com')
-  await page.fill('input[name=password]', PASSWORD)
-  await page.click('button[type=submit]')
-  await page.waitForURL(`${url}/`)
+  await signUp(page, url, 'grace@example.com')
 })
 
 after(async () => {

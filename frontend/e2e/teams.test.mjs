@@ -5,9 +5,8 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, stackDown, stackUp, waitUntil } from './harness.mjs'
+import { PASSWORD, ROOT, launchBrowser, stackDown, stackUp, submitSignUp, waitUntil } from './harness.mjs'
 
-const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 390, height: 844 }
 const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
@@ -33,13 +32,6 @@ function watch(p) {
   return p
 }
 
-async function signUp(p, email, path = '/signup') {
-  await p.goto(`${url}${path}`)
-  await p.fill('input[name=email]', email)
-  await p.fill('input[name=password]', PASSWORD)
-  await p.click('button[type=submit]')
-}
-
 const row = (p, email) => p.locator(`[data-test="user-${email}"]`)
 
 before(async () => {
@@ -60,7 +52,7 @@ after(async () => {
 
 describe('an admin brings a user in, limits them and shuts them out', () => {
   test('the first account needs no invite and is the admin', async () => {
-    await signUp(admin, ADMIN)
+    await submitSignUp(admin, url, ADMIN)
     await admin.waitForURL(`${url}/`)
     await admin.click('[data-test=admin-users-link]')
     await admin.waitForURL(`${url}/admin/users`)
@@ -68,7 +60,7 @@ describe('an admin brings a user in, limits them and shuts them out', () => {
   })
 
   test('without an invite, sign-up is refused', async () => {
-    await signUp(member, MEMBER)
+    await submitSignUp(member, url, MEMBER)
     const error = member.locator('.form-error[role=alert]')
     await error.waitFor()
     assert.match(await error.innerText(), /invite/i)
@@ -82,11 +74,11 @@ describe('an admin brings a user in, limits them and shuts them out', () => {
     inviteUrl = await link.inputValue()
     assert.match(inviteUrl, /\/signup\?invite=/)
     const path = new URL(inviteUrl).pathname + new URL(inviteUrl).search
-    await signUp(member, MEMBER, path)
+    await submitSignUp(member, url, MEMBER, path)
     await member.waitForURL(`${url}/`)
     // Single use: the same link again refuses a second account.
     const stranger = watch(await (await browser.newContext()).newPage())
-    await signUp(stranger, 'mallory@example.com', path)
+    await submitSignUp(stranger, url, 'mallory@example.com', path)
     await stranger.locator('.form-error[role=alert]').waitFor()
     assert.equal(new URL(stranger.url()).pathname, '/signup')
     await stranger.context().close()

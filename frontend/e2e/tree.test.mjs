@@ -5,9 +5,8 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
+import { ROOT, launchBrowser, signUp, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
 
-const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 390, height: 844 }
 const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
@@ -59,11 +58,7 @@ after(async () => {
 
 describe('edit, regenerate and switch branches', () => {
   test('a chat of two questions', async () => {
-    await page.goto(`${url}/signup`)
-    await page.fill('input[name=email]', 'tree@example.com')
-    await page.fill('input[name=password]', PASSWORD)
-    await page.click('button[type=submit]')
-    await page.waitForURL(`${url}/`)
+    await signUp(page, url, 'tree@example.com')
     await send('First question')
     await page.waitForURL(/\/c\/[0-9a-f-]+$/)
     chatPath = new URL(page.url()).pathname

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { launchBrowser, ROOT, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
+import { ROOT, launchBrowser, signUp, squash, stackDown, stackUp, waitUntil } from './harness.mjs'
 
-const PASSWORD = 'correct horse battery staple'
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 390, height: 844 }
 const SHOTS = resolve(ROOT, process.env.E2E_SCREENSHOT_DIR || 'frontend/e2e/.artifacts/screenshots')
@@ -28,14 +27,6 @@ function watch(p) {
 
 const composer = (p) => p.locator('[data-test=composer]')
 const lastReply = (p) => p.locator('[data-test=message-assistant]').last()
-
-async function signUp(p, email) {
-  await p.goto(`${url}/signup`)
-  await p.fill('input[name=email]', email)
-  await p.fill('input[name=password]', PASSWORD)
-  await p.click('button[type=submit]')
-  await p.waitForURL(`${url}/`)
-}
 
 /** Sends `text` in a new chat and waits for its reply to complete. */
 async function ask(p, text) {
@@ -73,7 +64,7 @@ describe('quotas and usage', () => {
   test("a reply shows its tokens and latency, and the usage page counts it", async () => {
     const context = await browser.newContext({ viewport: DESKTOP })
     admin = watch(await context.newPage())
-    await signUp(admin, 'admin@example.com') // the first account: the admin
+    await signUp(admin, url, 'admin@example.com') // the first account: the admin
     await ask(admin, 'How many tokens is this?')
     const row = lastReply(admin).locator('[data-test=message-usage]')
     await row.waitFor()
@@ -114,7 +105,7 @@ describe('quotas and usage', () => {
   test('the admin dashboard shows usage by user, model and key, and the pool used today', async () => {
     const other = await browser.newContext({ viewport: DESKTOP })
     const bob = watch(await other.newPage())
-    await signUp(bob, 'bob@example.com')
+    await signUp(bob, url, 'bob@example.com')
     await ask(bob, 'Hello from Bob')
     await other.close()
 
